@@ -68,15 +68,13 @@ def _kilograms_to_json(value: Decimal) -> float:
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Kilograms = Annotated[
-    Decimal,
-    Field(gt=0, le=Decimal(1_000_000_000), decimal_places=3),
-    PlainSerializer(_kilograms_to_json, return_type=float, when_used="json"),
+#: An exact kilogram amount that JSON shows as a plain number.
+Quantity = Annotated[
+    Decimal, PlainSerializer(_kilograms_to_json, return_type=float, when_used="json")
 ]
+Kilograms = Annotated[Quantity, Field(gt=0, le=Decimal(1_000_000_000), decimal_places=3)]
 OccurredAt = Annotated[AwareDatetime, BeforeValidator(_rfc3339_with_offset)]
-Country = Annotated[
-    str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)
-]
+Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
 
 
 class _EventBase(BaseModel):

@@ -1,0 +1,47 @@
+# make run  : set everything up and run coldchain with demo data
+# make test : set everything up (apt packages too) and run ruff, mypy and every test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the tests start for real.
+APT_PACKAGES := clickhouse-server
+
+.PHONY: run test lint typecheck pytest system-deps schema clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/coldchain up --demo
+
+test: $(STAMP) system-deps lint typecheck pytest
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
+	fi; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || { echo "missing Debian package $$p"; exit 1; }; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy schemas pipeline connectors coldchain
+
+pytest: $(STAMP)
+	$(BIN)/pytest --durations=15
+
+# Rewrites schemas/events.schema.json from the models (a test keeps it current).
+schema: $(STAMP)
+	$(BIN)/python -m schemas.export
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""Settings: one object built from the command line and the environment.
+
+External services named in the environment replace the embedded ones
+(contract section 5); everything else has a default that runs on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_PARTITIONS = 8
+
+
+@dataclass(frozen=True)
+class Topics:
+    events: str = "coldchain.events"
+    dead_letter: str = "coldchain.events.deadletter"
+    partitions: int = DEFAULT_PARTITIONS
+
+    def all(self) -> dict[str, int]:
+        return {self.events: self.partitions, self.dead_letter: 1}
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("coldchain-data")
+    tokens_file: Path | None = None
+    kafka_bootstrap: str | None = None
+    clickhouse_url: str | None = None
+    alertmanager_url: str | None = None
+    topics: Topics = field(default_factory=Topics)
+    group_id: str = "coldchain-worker"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Environment first, then explicit (command-line) overrides that are not None."""
+        env = os.environ if env is None else env
+        topics = Topics(
+            events=env.get("COLDCHAIN_EVENTS_TOPIC", Topics.events),
+            dead_letter=env.get("COLDCHAIN_DEAD_LETTER_TOPIC", Topics.dead_letter),
+            partitions=int(env.get("COLDCHAIN_PARTITIONS", DEFAULT_PARTITIONS)),
+        )
+        tokens = env.get("COLDCHAIN_TOKENS_FILE")
+        settings = cls(
+            data_dir=Path(env.get("COLDCHAIN_DATA_DIR", "coldchain-data")),
+            tokens_file=Path(tokens) if tokens else None,
+            kafka_bootstrap=env.get("COLDCHAIN_KAFKA_BOOTSTRAP") or None,
+            clickhouse_url=env.get("COLDCHAIN_CLICKHOUSE_URL") or None,
+            alertmanager_url=env.get("COLDCHAIN_ALERTMANAGER_URL") or None,
+            topics=topics,
+            group_id=env.get("COLDCHAIN_GROUP_ID", "coldchain-worker"),
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **given)  # type: ignore[arg-type]

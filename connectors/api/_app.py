@@ -1,0 +1,204 @@
+"""The HTTP API of contract section 3."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+
+from connectors.api._body import BadBody, BodyTooLarge, parse_items, read_capped
+from connectors.auth import Principal, TokenRegistry
+from connectors.ingest import ConflictingEvents, Ingestor
+from connectors.metrics import CONFLICTS, EVENTS_REJECTED
+from connectors.store import LineageStore
+from pipeline.rules.lineage import build_lineage
+from schemas.events import Event, FieldError, InvalidEvents, validate_event
+
+log = logging.getLogger(__name__)
+
+_TRACE_CODE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class Backend(Protocol):
+    """What the API needs from the running system."""
+
+    @property
+    def store(self) -> LineageStore: ...
+
+    @property
+    def ingestor(self) -> Ingestor: ...
+
+    async def health(self) -> dict[str, bool]: ...
+
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def create_api(
+    backend: Callable[[], Backend],
+    *,
+    tokens: TokenRegistry | None,
+    clock: Callable[[], datetime],
+    lifespan: Lifespan,
+    title: str = "coldchain",
+) -> FastAPI:
+    """The API; with ``tokens=None`` only /healthz and /metrics (a worker's own server).
+
+    ``backend`` is called per request: the running system exists only inside the lifespan.
+    """
+    app = FastAPI(
+        title=title,
+        summary="进口冷链食品追溯 Imported cold-chain food traceability",
+        lifespan=lifespan,
+    )
+    _install_error_handlers(app)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> JSONResponse:
+        checks = await backend().health()
+        up = all(checks.values())
+        return JSONResponse(
+            {"status": "ok" if up else "down", "checks": checks}, 200 if up else 503
+        )
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    if tokens is not None:
+        _install_v1(app, backend, tokens, clock)
+    return app
+
+
+def _install_v1(
+    app: FastAPI,
+    backend: Callable[[], Backend],
+    tokens: TokenRegistry,
+    clock: Callable[[], datetime],
+) -> None:
+    def principal_of(request: Request) -> Principal:
+        principal = tokens.authenticate(request.headers.get("authorization"))
+        if principal is None:
+            EVENTS_REJECTED.labels("unauthorized").inc()
+            raise HTTPException(401, "missing or unknown bearer token")
+        return principal
+
+    @app.post("/v1/events", status_code=202, tags=["events"])
+    async def post_events(request: Request) -> JSONResponse:
+        """Push events: one JSON event, a JSON array, or NDJSON (application/x-ndjson).
+
+        All or nothing. 202 only once every event is safe (see the README).
+        """
+        principal = principal_of(request)
+        try:
+            body = await read_capped(request.stream(), request.headers.get("content-length"))
+            items, errors = parse_items(body, request.headers.get("content-type", ""))
+        except BodyTooLarge:
+            EVENTS_REJECTED.labels("too_large").inc()
+            return _error(413, "too large: at most 10,000 events and 16 MiB per request")
+        except BadBody as exc:
+            EVENTS_REJECTED.labels("invalid").inc()
+            return _invalid(exc.errors)
+        now = clock()
+        events: list[Event] = []
+        for index, raw in items:
+            try:
+                events.append(validate_event(raw, now, index))
+            except InvalidEvents as exc:
+                errors.extend(exc.errors)
+        if errors:
+            EVENTS_REJECTED.labels("invalid").inc(len(items) + len(errors) - len(events))
+            return _invalid(sorted(errors, key=lambda e: e.index or 0))
+        foreign = [
+            {"index": i, "event_id": e.event_id, "site_id": e.site_id}
+            for i, e in enumerate(events)
+            if not principal.may_push(e.site_id)
+        ]
+        if foreign:
+            EVENTS_REJECTED.labels("forbidden").inc(len(events))
+            return _error(403, "this token may not push events for these sites", events=foreign)
+        try:
+            result = await backend().ingestor.accept(events)
+        except ConflictingEvents as exc:
+            EVENTS_REJECTED.labels("conflict").inc(len(events))
+            CONFLICTS.labels("api").inc(len(exc.conflicts))
+            return _error(
+                409,
+                "event_id already stands with different content; the first version stands",
+                conflicts=[{"index": c.index, "event_id": c.event_id} for c in exc.conflicts],
+            )
+        except Exception:
+            log.exception("could not make %d events safe", len(events))
+            return _error(
+                503,
+                "the broker or the spool did not take the events; resend them with the "
+                "same event_ids (duplicates are harmless)",
+            )
+        return JSONResponse(
+            {"accepted": result.accepted, "duplicates": result.duplicates}, status_code=202
+        )
+
+    @app.get("/v1/batches/{trace_code}", tags=["batches"])
+    async def get_batch(trace_code: str, request: Request) -> Response:
+        """A batch's lineage: declaration, events, stock per site and zone, certificates."""
+        principal = principal_of(request)
+        store = backend().store
+        events = await store.events_of(trace_code) if _TRACE_CODE.match(trace_code) else []
+        if not events or not principal.may_read_sites(_sites_of(events)):
+            # A site token learns nothing about batches that never passed its sites.
+            return _error(404, f"no batch with trace code {trace_code!r}")
+        lineage = build_lineage(trace_code, events, await store.children_of(trace_code), [])
+        return Response(lineage.model_dump_json(), media_type="application/json")
+
+
+def _sites_of(events: list[Event]) -> set[str]:
+    sites = {e.site_id for e in events}
+    for event in events:
+        for name in ("to_site_id", "from_site_id"):
+            other = getattr(event, name, None)
+            if other is not None:
+                sites.add(other)
+    return sites
+
+
+def _invalid(errors: list[FieldError]) -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": f"{len(errors)} problem(s) in the submitted events; nothing was accepted",
+            "errors": [e.model_dump() for e in errors],
+        },
+        status_code=422,
+    )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return _error(exc.status_code, str(exc.detail))
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = orjson.loads(orjson.dumps(exc.errors(), default=str))
+        return _error(422, "invalid request parameters", errors=details)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal error; the server log has the details")
+
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,1 @@
+"""Business rules: plain synchronous functions over the pydantic models, no I/O, no clock."""

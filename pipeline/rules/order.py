@@ -1,0 +1,15 @@
+"""The one order in which rules read events (contract section 2)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from schemas.events import EVENT_TYPES, Event
+
+_TYPE_RANK: Final = {name: rank for rank, name in enumerate(EVENT_TYPES)}
+
+
+def event_order_key(event: Event) -> tuple[datetime, int, str]:
+    """``occurred_at``, then intake < disinfection < nucleic_test < outbound < sale, then id."""
+    return (event.occurred_at, _TYPE_RANK[event.event_type], event.event_id)

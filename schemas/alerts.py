@@ -1,0 +1,45 @@
+"""Alerts the pipeline raises (contract section 2)."""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+AlertType = Literal[
+    "missing_disinfection",
+    "missing_nucleic_test",
+    "positive_nucleic_test",
+    "mixed_storage",
+    "unknown_trace_code",
+    "quantity_exceeded",
+    "info_mismatch",
+]
+Severity = Literal["critical", "warning"]
+
+SEVERITY: Final[dict[str, Severity]] = {
+    "missing_disinfection": "critical",
+    "missing_nucleic_test": "critical",
+    "positive_nucleic_test": "critical",
+    "mixed_storage": "warning",
+    "unknown_trace_code": "warning",
+    "quantity_exceeded": "warning",
+    "info_mismatch": "warning",
+}
+
+
+class Alert(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    alert_id: str
+    type: AlertType
+    severity: Severity
+    trace_code: str
+    site_id: str
+    zone_id: str | None = None
+    occurred_at: AwareDatetime
+    detected_at: AwareDatetime
+    status: Literal["firing", "resolved"]
+    event_ids: list[str]
+    details: dict[str, Any]
+    rule_set: str

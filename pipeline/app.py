@@ -65,7 +65,10 @@ class Worker:
             datadir=str(config.datadir),
             store="memory://",
             topic_partitions=config.partitions,
+            # coldchain creates its topics up front; production Kafka auto-creates none,
+            # and the leader topic serves only on_leader timers, which nothing here uses.
             topic_allow_declare=False,
+            topic_disable_leader=True,
             consumer_auto_offset_reset="earliest",
             broker_session_timeout=6.0,
             broker_heartbeat_interval=2.0,

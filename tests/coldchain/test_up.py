@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 
+from tests._clickhouse import create_database
 from tests._system import System, Tokens, running, wait_for
 from tests.factories import disinfection, intake, nucleic_test, outbound
 
@@ -21,9 +22,17 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
     return Tokens.write(tmp_path_factory.mktemp("tokens"))
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory, tokens: Tokens) -> Iterator[System]:
-    with running(tmp_path_factory.mktemp("up") / "data", tokens.file) as system:
+@pytest.fixture(scope="module", params=["chdb", "clickhouse-server"])
+def system(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tokens: Tokens
+) -> Iterator[System]:
+    """The same flow on the embedded store and, through the driver, on a real server."""
+    env = {}
+    if request.param == "clickhouse-server":
+        env["COLDCHAIN_CLICKHOUSE_URL"] = create_database(
+            request.getfixturevalue("clickhouse_server")
+        )
+    with running(tmp_path_factory.mktemp("up") / "data", tokens.file, env) as system:
         yield system
 
 

@@ -1,0 +1,346 @@
+"""The SQL and logic both backends share; a backend only moves SQL text and rows.
+
+Every statement here runs unchanged on chdb (ClickHouse 26) and on clickhouse-server
+18.16, so it keeps to what 18.16 understands: ``%(name)s`` parameters rendered on the
+client, FINAL for deduplication, no CTEs, no window functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any, Final, ParamSpec, TypeVar
+
+from clickhouse_driver.util.escape import escape_param
+
+from schemas.events import Event, canonical_json, load_stored
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class StoreError(Exception):
+    """The lineage store is unreachable, held by another process, or refused a statement."""
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An accepted event as it is stored."""
+
+    event: Event
+    content_hash: str  # schemas.content_hash(event)
+    received_at: datetime  # aware; when coldchain accepted it
+
+
+@dataclass(frozen=True)
+class ConflictRecord:
+    """A version of an event that differs from the version already stored."""
+
+    event_id: str
+    stored_hash: str  # hash of the version that stands (the first received)
+    conflicting_hash: str
+    conflicting_payload: bytes  # canonical JSON of the rejected version
+    detected_at: datetime
+
+
+#: Events at the same instant are read in the order the goods move through a site.
+_SAME_INSTANT_ORDER: Final = ("intake", "disinfection", "nucleic_test", "outbound", "sale")
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_UINT64_MAX: Final = 2**64 - 1
+
+# ClickHouse rejects a query longer than max_query_size (256 KiB by default), and the
+# id lists of existing_hashes are the only long SQL text; keep each well below that.
+_IN_LIST_BUDGET_BYTES: Final = 200_000
+
+_MIGRATION_FILE = re.compile(r"^(\d{4}_[a-z0-9_]+)\.sql$")
+
+_EVENT_COLUMNS: Final = (
+    "event_id",
+    "event_type",
+    "trace_code",
+    "site_id",
+    "zone_id",
+    "occurred_at_us",
+    "received_at_us",
+    "origin",
+    "product",
+    "country_of_origin",
+    "from_site_id",
+    "to_site_id",
+    "result",
+    "quantity_kg",
+    "parent_trace_codes",
+    "payload",
+    "content_hash",
+    "ver",
+)
+_CONFLICT_COLUMNS: Final = (
+    "event_id",
+    "stored_hash",
+    "conflicting_hash",
+    "conflicting_payload",
+    "detected_at_us",
+    "ver",
+)
+
+_CREATE_SCHEMA_MIGRATIONS: Final = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    name String,
+    applied_at_us Int64
+) ENGINE = MergeTree() ORDER BY name
+"""
+
+_EVENTS_OF: Final = """
+SELECT event_id, content_hash, payload
+FROM events FINAL
+WHERE trace_code = %(trace_code)s
+ORDER BY occurred_at_us, indexOf(%(type_order)s, event_type), event_id
+"""
+
+_PARENT_LINKS_OF: Final = """
+SELECT child_code, event_id, content_hash
+FROM parent_links FINAL
+WHERE parent_code = %(parent_code)s
+"""
+
+_EXISTING_HASHES: Final = """
+SELECT event_id, content_hash
+FROM event_ids FINAL
+WHERE event_id IN %(event_ids)s
+"""
+
+
+def _micros(moment: datetime) -> int:
+    """Exact epoch microseconds of an aware datetime (no float on the way)."""
+    if moment.utcoffset() is None:
+        raise ValueError(f"{moment!r} has no UTC offset; the store keeps only aware datetimes")
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _first_wins(received_us: int) -> int:
+    # ReplacingMergeTree and FINAL keep the row with the greatest version, and the
+    # earliest received version must stand: invert the receipt time.
+    return _UINT64_MAX - received_us
+
+
+def _event_row(record: EventRecord) -> tuple[Any, ...]:
+    event = record.event
+    # Fields a type lacks read as None. A dict lookup, because getattr of a missing
+    # attribute on a pydantic model costs microseconds per event in a hot path.
+    fields = vars(event)
+    received_us = _micros(record.received_at)
+    return (
+        event.event_id,
+        event.event_type,
+        event.trace_code,
+        event.site_id,
+        fields.get("zone_id"),
+        _micros(event.occurred_at),
+        received_us,
+        fields.get("origin"),
+        fields.get("product"),
+        fields.get("country_of_origin"),
+        fields.get("from_site_id"),
+        fields.get("to_site_id"),
+        fields.get("result"),
+        fields.get("quantity_kg"),
+        list(fields.get("parent_trace_codes", ())),
+        canonical_json(event).decode(),
+        record.content_hash,
+        _first_wins(received_us),
+    )
+
+
+def _conflict_row(conflict: ConflictRecord) -> tuple[Any, ...]:
+    detected_us = _micros(conflict.detected_at)
+    return (
+        conflict.event_id,
+        conflict.stored_hash,
+        conflict.conflicting_hash,
+        conflict.conflicting_payload.decode(),
+        detected_us,
+        _first_wins(detected_us),
+    )
+
+
+def _split_statements(sql: str) -> list[str]:
+    # Migration files hold no string literal with a ';', so splitting on it is exact
+    # once comment lines (which may hold one) are gone.
+    code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [statement.strip() for statement in code.split(";") if statement.strip()]
+
+
+def _migrations() -> list[tuple[str, list[str]]]:
+    """The numbered migration files, in order: (name, statements)."""
+    folder = resources.files("connectors.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_FILE.match(entry.name)
+        if match:
+            found.append((match.group(1), _split_statements(entry.read_text(encoding="utf-8"))))
+    return sorted(found)
+
+
+def _in_list_chunks(values: Sequence[str]) -> Iterator[tuple[str, ...]]:
+    chunk: list[str] = []
+    size = 0
+    for value in values:
+        cost = len(str(escape_param(value, None)).encode()) + 2
+        if chunk and size + cost > _IN_LIST_BUDGET_BYTES:
+            yield tuple(chunk)
+            chunk, size = [], 0
+        chunk.append(value)
+        size += cost
+    if chunk:
+        yield tuple(chunk)
+
+
+class SqlStore(ABC):
+    """A :class:`connectors.store.LineageStore` over a ClickHouse backend.
+
+    Every backend call runs on one dedicated thread: a chdb session breaks when used
+    from several threads, and one ordered queue keeps both backends alike.
+    """
+
+    backend: str
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"coldchain-store-{self.backend}"
+        )
+        self._closed = False
+
+    # What a backend implements; each runs on the store's thread.
+
+    @abstractmethod
+    def _query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows of a SELECT as dicts; ``%(name)s`` placeholders rendered from ``params``."""
+
+    @abstractmethod
+    def _execute(self, sql: str) -> None:
+        """Run one statement that returns nothing (DDL)."""
+
+    @abstractmethod
+    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` (values in ``columns`` order) with one INSERT."""
+
+    @abstractmethod
+    def _disconnect(self) -> None:
+        """Release the session or connection."""
+
+    # The store's interface.
+
+    async def migrate(self) -> list[str]:
+        """Apply the migrations not applied yet; returns their names."""
+        return await self._run(self._migrate)
+
+    async def ping(self) -> None:
+        """Raise :class:`StoreError` unless the store answers a query."""
+        await self._run(self._query, "SELECT 1")
+
+    async def insert_events(self, records: Sequence[EventRecord]) -> None:
+        """Store a batch of events with one insert; duplicates are resolved on read."""
+        if records:
+            await self._run(self._insert_events, list(records))
+
+    async def existing_hashes(self, event_ids: Sequence[str]) -> dict[str, str]:
+        """event_id -> content hash of its stored (first received) version, for known ids."""
+        unique = list(dict.fromkeys(event_ids))
+        if not unique:
+            return {}
+        return await self._run(self._existing_hashes, unique)
+
+    async def insert_conflicts(self, conflicts: Sequence[ConflictRecord]) -> None:
+        """Record rejected versions with one insert."""
+        if conflicts:
+            await self._run(self._insert_conflicts, list(conflicts))
+
+    async def events_of(self, trace_code: str) -> list[Event]:
+        """The trace code's events, each event_id once, in lineage order."""
+        payloads = await self._run(self._events_of, trace_code)
+        return [load_stored(payload) for payload in payloads]
+
+    async def children_of(self, trace_code: str) -> list[str]:
+        """Trace codes whose intake names ``trace_code`` among its parents."""
+        return await self._run(self._children_of, trace_code)
+
+    async def close(self) -> None:
+        """Release the backend and the store's thread; later calls raise StoreError."""
+        if self._closed:
+            return
+        try:
+            await self._run(self._disconnect)
+        finally:
+            self._closed = True
+            self._executor.shutdown(wait=True)
+
+    async def _run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._closed:
+            raise StoreError(f"the {self.backend} lineage store is closed; open a new one")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(call, *args, **kwargs))
+
+    # Blocking bodies, run on the store's thread.
+
+    def _migrate(self) -> list[str]:
+        self._execute(_CREATE_SCHEMA_MIGRATIONS)
+        done = {row["name"] for row in self._query("SELECT DISTINCT name FROM schema_migrations")}
+        applied = []
+        for name, statements in _migrations():
+            if name in done:
+                continue
+            # Every statement must be idempotent (IF NOT EXISTS): a run cut short
+            # midway is then finished by the next one.
+            for statement in statements:
+                self._execute(statement)
+            self._insert(
+                "schema_migrations", ("name", "applied_at_us"), [(name, _micros(datetime.now(UTC)))]
+            )
+            applied.append(name)
+        return applied
+
+    def _insert_events(self, records: list[EventRecord]) -> None:
+        self._insert("events", _EVENT_COLUMNS, [_event_row(record) for record in records])
+
+    def _insert_conflicts(self, conflicts: list[ConflictRecord]) -> None:
+        self._insert("conflicts", _CONFLICT_COLUMNS, [_conflict_row(c) for c in conflicts])
+
+    # Which version of an event_id stands is decided across trace codes (event_ids):
+    # a later version may name another trace code or other parents, and must show up
+    # under neither. Two indexed reads beat one query with nested IN subqueries
+    # (measured 3-5x faster on both backends).
+
+    def _events_of(self, trace_code: str) -> list[str]:
+        rows = self._query(
+            _EVENTS_OF, {"trace_code": trace_code, "type_order": list(_SAME_INSTANT_ORDER)}
+        )
+        standing = self._existing_hashes([row["event_id"] for row in rows])
+        return [
+            row["payload"] for row in rows if standing.get(row["event_id"]) == row["content_hash"]
+        ]
+
+    def _children_of(self, trace_code: str) -> list[str]:
+        rows = self._query(_PARENT_LINKS_OF, {"parent_code": trace_code})
+        standing = self._existing_hashes([row["event_id"] for row in rows])
+        children = {
+            row["child_code"]
+            for row in rows
+            if standing.get(row["event_id"]) == row["content_hash"]
+        }
+        return sorted(children)
+
+    def _existing_hashes(self, event_ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _in_list_chunks(event_ids):
+            for row in self._query(_EXISTING_HASHES, {"event_ids": chunk}):
+                found[row["event_id"]] = row["content_hash"]
+        return found

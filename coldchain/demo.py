@@ -17,22 +17,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Final, Literal
 
+from schemas.alerts import ALERT_TYPES
+
 Origin = Literal["imported", "domestic"]
 SiteKind = Literal["port_warehouse", "cold_storage", "processor", "market", "shop"]
 TestResult = Literal["negative", "positive", "pending"]
 
 #: China Standard Time: the sites' local clock, and the offset every demo ``occurred_at`` carries.
 CST: Final = timezone(timedelta(hours=8))
-
-ALERT_TYPES: Final = (
-    "missing_disinfection",
-    "missing_nucleic_test",
-    "positive_nucleic_test",
-    "mixed_storage",
-    "unknown_trace_code",
-    "quantity_exceeded",
-    "info_mismatch",
-)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -16,6 +16,8 @@ AlertType = Literal[
     "info_mismatch",
 ]
 Severity = Literal["critical", "warning"]
+
+ALERT_TYPES: Final[tuple[str, ...]] = get_args(AlertType)
 
 SEVERITY: Final[dict[str, Severity]] = {
     "missing_disinfection": "critical",

@@ -30,6 +30,7 @@ from pydantic import (
 
 from schemas._countries import ISO_3166_ALPHA2
 
+#: Also the order in which events at the same instant are read (contract section 2).
 EVENT_TYPES: Final = ("intake", "disinfection", "nucleic_test", "outbound", "sale")
 
 #: How far past the moment of receipt an ``occurred_at`` may lie (clock skew of senders).

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -103,6 +104,17 @@ class System:
     def client(self, token: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def batch(self, token: str, code: str, events: int) -> dict[str, Any]:
+        """The batch's lineage once the worker has stored at least ``events`` of its events."""
+
+        def ready() -> dict[str, Any] | None:
+            response = self.client(token).get(f"/v1/batches/{code}")
+            if response.status_code == 200 and len(response.json()["events"]) >= events:
+                return dict(response.json())
+            return None
+
+        return wait_for(ready)  # type: ignore[no-any-return]
 
 
 @contextmanager

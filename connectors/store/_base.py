@@ -20,7 +20,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 from clickhouse_driver.util.escape import escape_param
 
-from schemas.events import Event, canonical_json, load_stored
+from schemas.events import EVENT_TYPES, Event, canonical_json, load_stored
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -49,9 +49,6 @@ class ConflictRecord:
     conflicting_payload: bytes  # canonical JSON of the rejected version
     detected_at: datetime
 
-
-#: Events at the same instant are read in the order the goods move through a site.
-_SAME_INSTANT_ORDER: Final = ("intake", "disinfection", "nucleic_test", "outbound", "sale")
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -320,9 +317,7 @@ class SqlStore(ABC):
     # (measured 3-5x faster on both backends).
 
     def _events_of(self, trace_code: str) -> list[str]:
-        rows = self._query(
-            _EVENTS_OF, {"trace_code": trace_code, "type_order": list(_SAME_INSTANT_ORDER)}
-        )
+        rows = self._query(_EVENTS_OF, {"trace_code": trace_code, "type_order": list(EVENT_TYPES)})
         standing = self._existing_hashes([row["event_id"] for row in rows])
         return [
             row["payload"] for row in rows if standing.get(row["event_id"]) == row["content_hash"]

@@ -61,16 +61,6 @@ def system(tmp_path_factory: pytest.TempPathFactory, tokens: Tokens) -> Iterator
         yield system
 
 
-def batch(system: System, token: str, code: str, events: int) -> dict:
-    def ready() -> dict | None:
-        response = system.client(token).get(f"/v1/batches/{code}")
-        if response.status_code == 200 and len(response.json()["events"]) >= events:
-            return response.json()
-        return None
-
-    return wait_for(ready)
-
-
 def test_import_jsonl_sends_the_valid_lines_and_reports_the_rest(
     system: System, tokens: Tokens, tmp_path: Path
 ) -> None:
@@ -98,7 +88,7 @@ def test_import_jsonl_sends_the_valid_lines_and_reports_the_rest(
         (5, "quantity_kg"),
         (6, "site_id"),
     }
-    body = batch(system, tokens.regulator, "IMP-JSONL", 3)
+    body = system.batch(tokens.regulator, "IMP-JSONL", 3)
     assert len(body["events"]) == 3
 
     again = coldchain("import", str(path), "--url", system.url, "--token", tokens.port_site)
@@ -139,9 +129,9 @@ def test_import_csv_with_the_contract_field_names(
     result = coldchain("import", str(path), "--url", system.url, "--token", tokens.port_site)
     assert result.returncode == 1
     assert "line 5" in result.stdout and "country_of_origin" in result.stdout
-    body = batch(system, tokens.regulator, "IMP-CSV", 2)
+    body = system.batch(tokens.regulator, "IMP-CSV", 2)
     assert body["parents"] == ["IMP-CSV-P1", "IMP-CSV-P2"]
-    assert batch(system, tokens.regulator, "IMP-CSV-P1", 1)["children"] == ["IMP-CSV"]
+    assert system.batch(tokens.regulator, "IMP-CSV-P1", 1)["children"] == ["IMP-CSV"]
 
 
 def test_import_refused_token_fails_with_a_clear_message(system: System, tmp_path: Path) -> None:
@@ -164,7 +154,7 @@ def test_up_demo_makes_a_token_loads_the_demo_and_says_where_to_look(tmp_path: P
         ]
         assert len(codes) == 3
         for code in codes:
-            assert batch(system, token, code, 1)["declared"] is not None
+            assert system.batch(token, code, 1)["declared"] is not None
     # Loading the demo again sends the same events: nothing new, nothing conflicting.
     with running(data, None, extra_args=["--demo"]) as again:
         output = wait_for(lambda: "batches worth a look" in again.output() and again.output())

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coldchain.demo import ALERT_TYPES, CST, DEMO_SITES, build_demo, expected_faults
+from coldchain.demo import CST, DEMO_SITES, build_demo, expected_faults
+from schemas.alerts import ALERT_TYPES
 from schemas.events import (
     Disinfection,
     Event,

@@ -30,6 +30,22 @@ SEVERITY: Final[dict[str, Severity]] = {
 }
 
 
+class Finding(BaseModel):
+    """A condition a rule found, before it has an id, a status and a detection time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: AlertType
+    trace_code: str
+    site_id: str
+    zone_id: str | None = None
+    occurred_at: AwareDatetime
+    event_ids: tuple[str, ...]
+    details: dict[str, Any]
+    #: What makes the condition the same one when found again (besides type and trace code).
+    identity: tuple[str, ...]
+
+
 class Alert(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -42,6 +58,8 @@ class Alert(BaseModel):
     occurred_at: AwareDatetime
     detected_at: AwareDatetime
     status: Literal["firing", "resolved"]
+    resolved_at: AwareDatetime | None = None
     event_ids: list[str]
     details: dict[str, Any]
+    #: The version of the rule set that found it.
     rule_set: str

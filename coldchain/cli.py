@@ -38,6 +38,13 @@ DataDirOption = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Where embedded data lives [default: ./coldchain-data]."),
 ]
+RulesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        help="Rule-set YAML (or COLDCHAIN_RULES) [default: the contract's, contract-v1].",
+    ),
+]
 TokensOption = Annotated[
     Path | None,
     typer.Option("--tokens-file", help="YAML of token digests (or COLDCHAIN_TOKENS_FILE)."),
@@ -102,10 +109,13 @@ def up(
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
     data_dir: DataDirOption = None,
     tokens_file: TokensOption = None,
+    rules: RulesOption = None,
 ) -> None:
     """Run the whole system in one process, in the foreground (Ctrl-C drains, then stops)."""
     _logging()
-    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, tokens_file=tokens_file)
+    settings = Settings.from_env(
+        host=host, port=port, data_dir=data_dir, tokens_file=tokens_file, rules_file=rules
+    )
     demo_token: str | None = None
     if demo:
         path, demo_token = ensure_demo_tokens(settings)
@@ -135,6 +145,7 @@ def _banner(runtime: Runtime, token: str | None, highlights: list[Highlight], de
     )
     console.print(f"  数据目录 data dir: {settings.data_dir.resolve()}")
     console.print(f"  Kafka: {runtime.bootstrap}  topic {settings.topics.events}")
+    console.print(f"  规则集 rule set: {runtime.rules.version}")
     if demo:
         if token:
             console.print(f"  监管令牌 regulator token: [bold]{token}[/]")
@@ -173,10 +184,11 @@ def api(
 def worker(
     host: HostOption = "0.0.0.0",  # noqa: S104 - a production service listens on its container address
     port: Annotated[int, typer.Option(help="Port of /healthz and /metrics.")] = 8081,
+    rules: RulesOption = None,
 ) -> None:
     """A stream worker alone (production; scale by running more)."""
     _logging()
-    settings = Settings.from_env(host=host, port=port)
+    settings = Settings.from_env(host=host, port=port, rules_file=rules)
     runtime = _runtime(settings, "worker")
     _serve(
         create_api(

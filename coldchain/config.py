@@ -18,10 +18,17 @@ DEFAULT_PARTITIONS = 8
 class Topics:
     events: str = "coldchain.events"
     dead_letter: str = "coldchain.events.deadletter"
+    sites: str = "coldchain.sites"
+    alerts: str = "coldchain.alerts"
     partitions: int = DEFAULT_PARTITIONS
 
     def all(self) -> dict[str, int]:
-        return {self.events: self.partitions, self.dead_letter: 1}
+        return {
+            self.events: self.partitions,
+            self.dead_letter: 1,
+            self.sites: self.partitions,
+            self.alerts: self.partitions,
+        }
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class Settings:
     clickhouse_url: str | None = None
     alertmanager_url: str | None = None
     topics: Topics = field(default_factory=Topics)
+    rules_file: Path | None = None
     group_id: str = "coldchain-worker"
 
     @property
@@ -47,12 +55,16 @@ class Settings:
         topics = Topics(
             events=env.get("COLDCHAIN_EVENTS_TOPIC", Topics.events),
             dead_letter=env.get("COLDCHAIN_DEAD_LETTER_TOPIC", Topics.dead_letter),
+            sites=env.get("COLDCHAIN_SITES_TOPIC", Topics.sites),
+            alerts=env.get("COLDCHAIN_ALERTS_TOPIC", Topics.alerts),
             partitions=int(env.get("COLDCHAIN_PARTITIONS", DEFAULT_PARTITIONS)),
         )
         tokens = env.get("COLDCHAIN_TOKENS_FILE")
+        rules = env.get("COLDCHAIN_RULES")
         settings = cls(
             data_dir=Path(env.get("COLDCHAIN_DATA_DIR", "coldchain-data")),
             tokens_file=Path(tokens) if tokens else None,
+            rules_file=Path(rules) if rules else None,
             kafka_bootstrap=env.get("COLDCHAIN_KAFKA_BOOTSTRAP") or None,
             clickhouse_url=env.get("COLDCHAIN_CLICKHOUSE_URL") or None,
             alertmanager_url=env.get("COLDCHAIN_ALERTMANAGER_URL") or None,

@@ -11,23 +11,27 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Literal
 
+import orjson
 from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
 
 from coldchain.config import Settings
 from coldchain.embedded import EmbeddedBroker
+from coldchain.rulesets import RuleSetError, load_rule_set
 from connectors.ingest import Ingestor
 from connectors.kafka import EventProducer, ensure_topics
 from connectors.metrics import initialise as initialise_metrics
 from connectors.spool import Spool
 from connectors.store import LineageStore, open_store
 from pipeline.app import Worker, WorkerConfig
+from pipeline.evaluate import Evaluator
 from pipeline.store_writer import StoreWriter
+from schemas.alerts import Alert
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,10 @@ class Runtime:
             )
         self.settings = settings
         self.role = role
+        try:
+            self.rules = load_rule_set(settings.rules_file)
+        except RuleSetError as exc:
+            raise ConfigurationError(str(exc)) from None
         self.clock = clock
         self._stack = AsyncExitStack()
         self._store: LineageStore | None = None
@@ -128,16 +136,32 @@ class Runtime:
         self._ingestor = ingestor
 
         if self.role in ("up", "worker"):
-            writer = StoreWriter(store, producer.send_dead_letter, self.clock)
+            topics = settings.topics
+
+            async def publish(alerts: Sequence[Alert]) -> None:
+                await producer.send_grouped(
+                    topics.alerts,
+                    topics.partitions,
+                    [(a.trace_code, a.model_dump_json().encode()) for a in alerts],
+                )
+
+            async def notify_sites(sites: set[str]) -> None:
+                await producer.send_grouped(
+                    topics.sites, topics.partitions, [(s, orjson.dumps(s)) for s in sorted(sites)]
+                )
+
             worker = Worker(
                 WorkerConfig(
                     bootstrap=bootstrap,
                     group_id=settings.group_id,
-                    events_topic=settings.topics.events,
-                    partitions=settings.topics.partitions,
+                    events_topic=topics.events,
+                    sites_topic=topics.sites,
+                    partitions=topics.partitions,
                     datadir=settings.data_dir / "faust",
                 ),
-                writer,
+                StoreWriter(store, producer.send_dead_letter, self.clock),
+                Evaluator(store, self.rules, self.clock, publish),
+                notify_sites,
             )
             await self._stack.enter_async_context(faust_app_running(worker.app, stop_timeout=10))
             self._worker = worker

@@ -217,16 +217,23 @@ class EventProducer:
         ``max_message_bytes``), keyed by its first event's trace code. Raises if any
         message is not acknowledged by all in-sync replicas.
         """
+        await self.send_grouped(self._events_topic, self._partitions, events)
+
+    async def send_grouped(
+        self, topic: str, partitions: int, items: Sequence[tuple[str, bytes]]
+    ) -> None:
+        """Produce ``(key, JSON value)`` pairs to ``topic`` as JSON arrays, one message per
+        partition of the keys (more when over ``max_message_bytes``); waits for every ack."""
         by_partition: dict[int, list[tuple[str, bytes]]] = {}
-        for trace_code, payload in events:
-            partition = partition_for(trace_code.encode(), self._partitions)
-            by_partition.setdefault(partition, []).append((trace_code, payload))
+        for key, payload in items:
+            partition = partition_for(key.encode(), partitions)
+            by_partition.setdefault(partition, []).append((key, payload))
         deliveries = []
         for partition, group in by_partition.items():
             for chunk in _chunks(group, self._max_message_bytes):
                 deliveries.append(
                     await self._producer.send(
-                        self._events_topic,
+                        topic,
                         value=b"[" + b",".join(payload for _, payload in chunk) + b"]",
                         key=chunk[0][0].encode(),
                         partition=partition,
@@ -249,14 +256,14 @@ class EventProducer:
 
 
 def _chunks(group: list[tuple[str, bytes]], limit: int) -> Iterator[list[tuple[str, bytes]]]:
-    """Split a partition's events into JSON arrays of at most ``limit`` bytes each."""
+    """Split a partition's values into JSON arrays of at most ``limit`` bytes each."""
     chunk: list[tuple[str, bytes]] = []
     size = 1  # "[" and "]", with no comma before the first event
     for trace_code, payload in group:
         added = len(payload) + 1  # the event and the "," or "]" after it
         if 1 + added > limit:
             raise ValueError(
-                f"one event of trace code {trace_code!r} is {len(payload)} bytes of JSON, "
+                f"one value keyed {trace_code!r} is {len(payload)} bytes of JSON, "
                 f"more than max_message_bytes={limit}; raise max_message_bytes (and the "
                 "broker's message.max.bytes)"
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from schemas.alerts import ALERT_TYPES, SEVERITY
 from schemas.events import EVENT_TYPES
 
 EVENTS_ACCEPTED = Counter(
@@ -40,6 +41,12 @@ STORE_WRITE_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
+ALERTS_CHANGED = Counter(
+    "coldchain_alerts_total",
+    "Alert changes the rules made, by type, severity and the status they moved to.",
+    ["type", "severity", "status"],
+)
+
 REJECT_REASONS = ("unauthorized", "too_large", "invalid", "forbidden", "conflict")
 
 
@@ -49,6 +56,9 @@ def initialise() -> None:
         EVENTS_STORED.labels(event_type)
     for reason in (*REJECT_REASONS, "dead_letter"):
         EVENTS_REJECTED.labels(reason)
+    for alert_type in ALERT_TYPES:
+        for status in ("firing", "resolved"):
+            ALERTS_CHANGED.labels(alert_type, SEVERITY[alert_type], status)
     for where in ("api", "worker"):
         DUPLICATES.labels(where)
         CONFLICTS.labels(where)

@@ -1,23 +1,33 @@
 """The stream topology, all of it in one place.
 
-    coldchain.events (key: trace code; value: an event or a JSON array of events)
-        └─ agent store_events: take_events(batch) -> validate -> dedup -> one store insert
-              └─ invalid events -> coldchain.events.deadletter (with the reason)
+    coldchain.events   key: trace code; value: an event or a JSON array of events
+      └─ agent store_events (partitioned by trace code), per batch of messages:
+           StoreWriter: validate -> dead letters -> dedup by event_id -> one store insert
+           Evaluator.batches: per-batch rules over each touched code's whole history
+             ├─ alert changes -> lineage store + coldchain.alerts (key: trace code)
+             └─ the codes' sites -> coldchain.sites (key: site id; value: array of ids)
+    coldchain.sites
+      └─ agent evaluate_sites (partitioned by site): per-zone rules (mixed storage)
+           └─ alert changes -> lineage store + coldchain.alerts
 
-The agents only move data; what happens to a batch lives in StoreWriter.
+The agents only move data; what happens to a batch lives in StoreWriter and Evaluator,
+and the lineage store is the only state, so a restarted worker loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import faust
+import orjson
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from pipeline.evaluate import Evaluator
 from pipeline.store_writer import RawMessage, StoreWriter
 
 #: Messages per batch taken from the stream (each may carry many events).
@@ -48,6 +58,7 @@ class WorkerConfig:
     bootstrap: str
     group_id: str
     events_topic: str
+    sites_topic: str
     partitions: int
     datadir: Path
 
@@ -55,7 +66,13 @@ class WorkerConfig:
 class Worker:
     """A faust app consuming the events topic into the lineage store."""
 
-    def __init__(self, config: WorkerConfig, writer: StoreWriter) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        writer: StoreWriter,
+        evaluator: Evaluator,
+        notify_sites: Callable[[set[str]], Awaitable[None]],
+    ) -> None:
         _short_fetch_wait()
         self.ready = asyncio.Event()
         self.app = faust.App(
@@ -84,6 +101,15 @@ class Worker:
             partitions=config.partitions,
         )
 
+        sites = self.app.topic(
+            config.sites_topic,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=config.partitions,
+        )
+
         @self.app.on_partitions_assigned.connect
         def _assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             self.ready.set()
@@ -91,7 +117,14 @@ class Worker:
         @self.app.agent(events, name="store_events")
         async def store_events(stream: Any) -> None:
             async for batch in stream.take_events(TAKE_MESSAGES, within=TAKE_WITHIN_SECONDS):
-                await writer.handle([_raw(event.message) for event in batch])
+                stored = await writer.handle([_raw(event.message) for event in batch])
+                await notify_sites(await evaluator.batches(stored))
+
+        @self.app.agent(sites, name="evaluate_sites")
+        async def evaluate_sites(stream: Any) -> None:
+            async for batch in stream.take_events(TAKE_MESSAGES, within=TAKE_WITHIN_SECONDS):
+                touched = {site for event in batch for site in orjson.loads(event.message.value)}
+                await evaluator.sites(sorted(touched))
 
     @property
     def healthy(self) -> bool:

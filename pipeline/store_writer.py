@@ -45,12 +45,13 @@ class StoreWriter:
         self._dead_letter = dead_letter
         self._clock = clock
 
-    async def handle(self, messages: Sequence[RawMessage]) -> None:
+    async def handle(self, messages: Sequence[RawMessage]) -> list[str]:
+        """Store the batch; returns the trace codes that gained events (to evaluate)."""
         records: list[EventRecord] = []
         for message in messages:
             records.extend(await self._decode(message))
         if not records:
-            return
+            return []
         stored = await self._store.existing_hashes(sorted({r.event.event_id for r in records}))
         fresh: dict[str, EventRecord] = {}
         conflicts: list[ConflictRecord] = []
@@ -84,6 +85,7 @@ class StoreWriter:
             await self._store.insert_conflicts(conflicts)
             CONFLICTS.labels("worker").inc(len(conflicts))
         DUPLICATES.labels("worker").inc(duplicates)
+        return sorted({record.event.trace_code for record in fresh.values()})
 
     async def _decode(self, message: RawMessage) -> list[EventRecord]:
         source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}

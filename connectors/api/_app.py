@@ -7,21 +7,23 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AwareDatetime
 from starlette.exceptions import HTTPException
 
 from connectors.api._body import BadBody, BodyTooLarge, parse_items, read_capped
 from connectors.auth import Principal, TokenRegistry
 from connectors.ingest import ConflictingEvents, Ingestor
 from connectors.metrics import CONFLICTS, EVENTS_REJECTED
-from connectors.store import LineageStore
+from connectors.store import AlertFilter, LineageStore
 from pipeline.rules.lineage import build_lineage
+from schemas.alerts import AlertType
 from schemas.events import Event, FieldError, InvalidEvents, validate_event
 
 log = logging.getLogger(__name__)
@@ -161,8 +163,44 @@ def _install_v1(
         if not events or not principal.may_read_sites(_sites_of(events)):
             # A site token learns nothing about batches that never passed its sites.
             return _error(404, f"no batch with trace code {trace_code!r}")
-        lineage = build_lineage(trace_code, events, await store.children_of(trace_code), [])
+        alerts = sorted(
+            await store.alerts_of([trace_code]), key=lambda a: (a.occurred_at, a.alert_id)
+        )
+        lineage = build_lineage(trace_code, events, await store.children_of(trace_code), alerts)
         return Response(lineage.model_dump_json(), media_type="application/json")
+
+    @app.get("/v1/alerts", tags=["alerts"])
+    async def list_alerts(
+        request: Request,
+        type: AlertType | None = None,
+        site_id: str | None = None,
+        trace_code: str | None = None,
+        status: Literal["firing", "resolved"] | None = None,
+        since: AwareDatetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> Response:
+        """Alerts, most recently detected first. ``since`` (RFC 3339) bounds detected_at.
+
+        A site token sees the alerts raised at its own sites.
+        """
+        principal = principal_of(request)
+        site_ids: list[str] | None = None if site_id is None else [site_id]
+        if principal.role == "site":
+            if site_id is not None and site_id not in principal.sites:
+                return _error(403, f"this token may not read alerts of site {site_id!r}")
+            site_ids = site_ids or sorted(principal.sites)
+        alerts = await backend().store.list_alerts(
+            AlertFilter(
+                type=type,
+                site_ids=site_ids,
+                trace_code=trace_code,
+                status=status,
+                since=since,
+                limit=limit,
+            )
+        )
+        body = b"[" + b",".join(a.__pydantic_serializer__.to_json(a) for a in alerts) + b"]"
+        return Response(b'{"alerts":' + body + b"}", media_type="application/json")
 
 
 def _sites_of(events: list[Event]) -> set[str]:

@@ -8,13 +8,22 @@ was received more than once, the first received version stands, in every read.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from connectors.store._base import ConflictRecord, EventRecord, StoreError
+from connectors.store._base import AlertFilter, ConflictRecord, EventRecord, StoreError
+from schemas.alerts import Alert
 from schemas.events import Event
 
-__all__ = ["ConflictRecord", "EventRecord", "LineageStore", "StoreError", "open_store"]
+__all__ = [
+    "AlertFilter",
+    "ConflictRecord",
+    "EventRecord",
+    "LineageStore",
+    "StoreError",
+    "open_store",
+]
 
 
 class LineageStore(Protocol):
@@ -50,6 +59,26 @@ class LineageStore(Protocol):
 
     async def children_of(self, trace_code: str) -> list[str]:
         """Distinct trace codes whose intake lists ``trace_code`` in parent_trace_codes."""
+        ...
+
+    async def events_of_many(self, trace_codes: Sequence[str]) -> dict[str, list[Event]]:
+        """Each trace code's events, as :meth:`events_of` gives them, read together."""
+        ...
+
+    async def codes_at_site(self, site_id: str) -> list[str]:
+        """Every trace code with an event at the site."""
+        ...
+
+    async def insert_alerts(self, alerts: Sequence[Alert], updated_at: datetime) -> None:
+        """Store alert changes with one insert; the latest ``updated_at`` of an id stands."""
+        ...
+
+    async def alerts_of(self, trace_codes: Sequence[str]) -> list[Alert]:
+        """Every alert, firing or resolved, of these trace codes."""
+        ...
+
+    async def list_alerts(self, query: AlertFilter) -> list[Alert]:
+        """Alerts matching the filter, most recently detected first."""
         ...
 
     async def close(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 from clickhouse_driver.util.escape import escape_param
 
+from schemas.alerts import Alert
 from schemas.events import EVENT_TYPES, Event, canonical_json, load_stored
 
 P = ParamSpec("P")
@@ -109,6 +110,35 @@ FROM parent_links FINAL
 WHERE parent_code = %(parent_code)s
 """
 
+_EVENTS_OF_MANY: Final = """
+SELECT trace_code, event_id, content_hash, payload
+FROM events FINAL
+WHERE trace_code IN %(codes)s
+ORDER BY trace_code, occurred_at_us, indexOf(%(type_order)s, event_type), event_id
+"""
+
+_CODES_AT_SITE: Final = """
+SELECT DISTINCT trace_code FROM site_codes WHERE site_id = %(site_id)s
+"""
+
+_ALERT_COLUMNS: Final = (
+    "alert_id",
+    "type",
+    "severity",
+    "trace_code",
+    "site_id",
+    "zone_id",
+    "status",
+    "occurred_at_us",
+    "detected_at_us",
+    "updated_us",
+    "payload",
+)
+
+_ALERTS_OF: Final = """
+SELECT payload FROM alerts FINAL WHERE trace_code IN %(codes)s
+"""
+
 _EXISTING_HASHES: Final = """
 SELECT event_id, content_hash
 FROM event_ids FINAL
@@ -167,6 +197,34 @@ def _conflict_row(conflict: ConflictRecord) -> tuple[Any, ...]:
         detected_us,
         _first_wins(detected_us),
     )
+
+
+def _alert_row(alert: Alert, updated_us: int) -> tuple[Any, ...]:
+    return (
+        alert.alert_id,
+        alert.type,
+        alert.severity,
+        alert.trace_code,
+        alert.site_id,
+        alert.zone_id,
+        alert.status,
+        _micros(alert.occurred_at),
+        _micros(alert.detected_at),
+        updated_us,
+        alert.model_dump_json(),
+    )
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """What `GET /v1/alerts` asks for; None means any."""
+
+    type: str | None = None
+    site_ids: Sequence[str] | None = None
+    trace_code: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    limit: int = 100
 
 
 def _split_statements(sql: str) -> list[str]:
@@ -270,6 +328,38 @@ class SqlStore(ABC):
         """Trace codes whose intake names ``trace_code`` among its parents."""
         return await self._run(self._children_of, trace_code)
 
+    async def events_of_many(self, trace_codes: Sequence[str]) -> dict[str, list[Event]]:
+        """Each trace code's events (as :meth:`events_of`), with one query per ~10k codes."""
+        unique = list(dict.fromkeys(trace_codes))
+        if not unique:
+            return {}
+        found = await self._run(self._events_of_many, unique)
+        return {code: [load_stored(p) for p in found.get(code, [])] for code in unique}
+
+    async def codes_at_site(self, site_id: str) -> list[str]:
+        """Every trace code with an event at the site."""
+        rows = await self._run(self._query, _CODES_AT_SITE, {"site_id": site_id})
+        return sorted(row["trace_code"] for row in rows)
+
+    async def insert_alerts(self, alerts: Sequence[Alert], updated_at: datetime) -> None:
+        """Store alert changes with one insert; the newest ``updated_at`` of an id stands."""
+        if alerts:
+            rows = [_alert_row(alert, _micros(updated_at)) for alert in alerts]
+            await self._run(self._insert, "alerts", _ALERT_COLUMNS, rows)
+
+    async def alerts_of(self, trace_codes: Sequence[str]) -> list[Alert]:
+        """Every alert (firing or resolved) whose trace_code is one of these."""
+        unique = list(dict.fromkeys(trace_codes))
+        if not unique:
+            return []
+        payloads = await self._run(self._alerts_of, unique)
+        return [Alert.model_validate_json(p) for p in payloads]
+
+    async def list_alerts(self, query: AlertFilter) -> list[Alert]:
+        """Alerts matching ``query``, most recently detected first."""
+        payloads = await self._run(self._list_alerts, query)
+        return [Alert.model_validate_json(p) for p in payloads]
+
     async def close(self) -> None:
         """Release the backend and the store's thread; later calls raise StoreError."""
         if self._closed:
@@ -322,6 +412,50 @@ class SqlStore(ABC):
         return [
             row["payload"] for row in rows if standing.get(row["event_id"]) == row["content_hash"]
         ]
+
+    def _events_of_many(self, codes: list[str]) -> dict[str, list[str]]:
+        rows: list[dict[str, Any]] = []
+        for chunk in _in_list_chunks(codes):
+            rows.extend(
+                self._query(_EVENTS_OF_MANY, {"codes": chunk, "type_order": list(EVENT_TYPES)})
+            )
+        standing = self._existing_hashes([row["event_id"] for row in rows])
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            if standing.get(row["event_id"]) == row["content_hash"]:
+                found.setdefault(row["trace_code"], []).append(row["payload"])
+        return found
+
+    def _alerts_of(self, codes: list[str]) -> list[str]:
+        payloads: list[str] = []
+        for chunk in _in_list_chunks(codes):
+            payloads.extend(row["payload"] for row in self._query(_ALERTS_OF, {"codes": chunk}))
+        return payloads
+
+    def _list_alerts(self, query: AlertFilter) -> list[str]:
+        conditions = ["1 = 1"]
+        params: dict[str, Any] = {"limit": query.limit}
+        if query.type is not None:
+            conditions.append("type = %(type)s")
+            params["type"] = query.type
+        if query.site_ids is not None:
+            conditions.append("site_id IN %(site_ids)s")
+            params["site_ids"] = tuple(query.site_ids) or ("",)
+        if query.trace_code is not None:
+            conditions.append("trace_code = %(trace_code)s")
+            params["trace_code"] = query.trace_code
+        if query.status is not None:
+            conditions.append("status = %(status)s")
+            params["status"] = query.status
+        if query.since is not None:
+            conditions.append("detected_at_us >= %(since)s")
+            params["since"] = _micros(query.since)
+        sql = (
+            "SELECT payload FROM alerts FINAL WHERE "
+            + " AND ".join(conditions)
+            + " ORDER BY detected_at_us DESC, alert_id LIMIT %(limit)s"
+        )
+        return [row["payload"] for row in self._query(sql, params)]
 
     def _children_of(self, trace_code: str) -> list[str]:
         rows = self._query(_PARENT_LINKS_OF, {"parent_code": trace_code})

@@ -92,7 +92,7 @@ async def test_migrations_apply_once_and_survive_reopening(opener: OpenStore) ->
     first = opener()
     try:
         assert first.backend in ("chdb", "clickhouse")
-        assert await first.migrate() == ["0001_events", "0002_conflicts"]
+        assert await first.migrate() == ["0001_events", "0002_conflicts", "0003_alerts"]
         assert await first.migrate() == []
         await first.insert_events([record(event("sale", "e1"))])
     finally:

@@ -92,23 +92,21 @@ class Worker:
             broker_rebalance_timeout=6.0,
             producer_acks=-1,
         )
-        events = self.app.topic(
-            config.events_topic,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=config.partitions,
-        )
 
-        sites = self.app.topic(
-            config.sites_topic,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=config.partitions,
-        )
+        def raw_topic(name: str) -> Any:
+            # Raw bytes: a value that is not JSON must reach the dead-letter topic, not
+            # crash-loop the agent as faust's json serializer would (PLATFORM.md).
+            return self.app.topic(
+                name,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=config.partitions,
+            )
+
+        events = raw_topic(config.events_topic)
+        sites = raw_topic(config.sites_topic)
 
         @self.app.on_partitions_assigned.connect
         def _assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

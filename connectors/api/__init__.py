@@ -1,5 +1,6 @@
 """The HTTP API (contract section 3)."""
 
-from connectors.api._app import Backend, create_api
+from connectors.api._app import create_api
+from connectors.api._context import Backend
 
 __all__ = ["Backend", "create_api"]

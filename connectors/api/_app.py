@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import FastAPI, Query, Request
@@ -18,29 +17,16 @@ from pydantic import AwareDatetime
 from starlette.exceptions import HTTPException
 
 from connectors.api._body import BadBody, BodyTooLarge, parse_items, read_capped
-from connectors.auth import Principal, TokenRegistry
-from connectors.ingest import ConflictingEvents, Ingestor
+from connectors.api._context import Backend, Context
+from connectors.auth import TokenRegistry
+from connectors.ingest import ConflictingEvents
 from connectors.metrics import CONFLICTS, EVENTS_REJECTED
-from connectors.store import AlertFilter, LineageStore
+from connectors.store import AlertFilter
 from pipeline.rules.lineage import build_lineage
 from schemas.alerts import AlertType
 from schemas.events import Event, FieldError, InvalidEvents, validate_event
 
 log = logging.getLogger(__name__)
-
-_TRACE_CODE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-class Backend(Protocol):
-    """What the API needs from the running system."""
-
-    @property
-    def store(self) -> LineageStore: ...
-
-    @property
-    def ingestor(self) -> Ingestor: ...
-
-    async def health(self) -> dict[str, bool]: ...
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -82,22 +68,12 @@ def create_api(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     if tokens is not None:
-        _install_v1(app, backend, tokens, clock)
+        _install_v1(app, Context(backend, tokens, clock))
     return app
 
 
-def _install_v1(
-    app: FastAPI,
-    backend: Callable[[], Backend],
-    tokens: TokenRegistry,
-    clock: Callable[[], datetime],
-) -> None:
-    def principal_of(request: Request) -> Principal:
-        principal = tokens.authenticate(request.headers.get("authorization"))
-        if principal is None:
-            EVENTS_REJECTED.labels("unauthorized").inc()
-            raise HTTPException(401, "missing or unknown bearer token")
-        return principal
+def _install_v1(app: FastAPI, ctx: Context) -> None:
+    backend, clock, principal_of = ctx.backend, ctx.clock, ctx.principal
 
     @app.post("/v1/events", status_code=202, tags=["events"])
     async def post_events(request: Request) -> JSONResponse:
@@ -157,12 +133,8 @@ def _install_v1(
     @app.get("/v1/batches/{trace_code}", tags=["batches"])
     async def get_batch(trace_code: str, request: Request) -> Response:
         """A batch's lineage: declaration, events, stock per site and zone, certificates."""
-        principal = principal_of(request)
-        store = backend().store
-        events = await store.events_of(trace_code) if _TRACE_CODE.match(trace_code) else []
-        if not events or not principal.may_read_sites(_sites_of(events)):
-            # A site token learns nothing about batches that never passed its sites.
-            return _error(404, f"no batch with trace code {trace_code!r}")
+        events = await ctx.readable_batch(principal_of(request), trace_code)
+        store = ctx.store
         alerts = sorted(
             await store.alerts_of([trace_code]), key=lambda a: (a.occurred_at, a.alert_id)
         )
@@ -201,16 +173,6 @@ def _install_v1(
         )
         body = b"[" + b",".join(a.__pydantic_serializer__.to_json(a) for a in alerts) + b"]"
         return Response(b'{"alerts":' + body + b"}", media_type="application/json")
-
-
-def _sites_of(events: list[Event]) -> set[str]:
-    sites = {e.site_id for e in events}
-    for event in events:
-        for name in ("to_site_id", "from_site_id"):
-            other = getattr(event, name, None)
-            if other is not None:
-                sites.add(other)
-    return sites
 
 
 def _invalid(errors: list[FieldError]) -> JSONResponse:

@@ -14,21 +14,19 @@ from datetime import datetime
 
 from connectors.metrics import ALERTS_CHANGED
 from connectors.store import LineageStore
+from pipeline.reach import SiteHistories, descendants, last_positive
 from pipeline.rules.batch import Exposure, evaluate_batch, has_positive_test
 from pipeline.rules.lifecycle import reconcile
 from pipeline.rules.lineage import declaration_of
 from pipeline.rules.trace import downstream
 from pipeline.rules.zones import co_stored, mixed_storage
 from schemas.alerts import Alert
-from schemas.events import Event, Intake, NucleicTest
+from schemas.events import Event, Intake
 from schemas.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
 AlertSink = Callable[[Sequence[Alert]], Awaitable[None]]
-
-#: How deep the walk for a positive batch's downstream goes (cycles are safe anyway).
-MAX_DESCENDANT_GENERATIONS = 32
 
 
 class Evaluator:
@@ -87,21 +85,13 @@ class Evaluator:
 
     async def _exposure(self, code: str, events: Sequence[Event]) -> Exposure:
         """Downstream sites and co-stored batches of a batch with a positive test."""
-        histories = {code: list(events)}
-        frontier = [code]
-        for _ in range(MAX_DESCENDANT_GENERATIONS):
-            children = [c for parent in frontier for c in await self._store.children_of(parent)]
-            frontier = [c for c in dict.fromkeys(children) if c not in histories]
-            if not frontier:
-                break
-            histories.update(await self._store.events_of_many(frontier))
-        until = max(
-            e.occurred_at for e in events if isinstance(e, NucleicTest) and e.result == "positive"
-        )
+        until = last_positive(events)
+        assert until is not None  # only called for a batch with a positive test
+        sites = SiteHistories(self._store)
         exposed: list[dict[str, object]] = []
         for site_id in sorted({e.site_id for e in events if isinstance(e, Intake)}):
-            neighbours = await self._store.events_of_many(await self._store.codes_at_site(site_id))
-            exposed.extend(co_stored(code, site_id, neighbours, until))
+            exposed.extend(co_stored(code, site_id, await sites.at(site_id), until))
+        histories = await descendants(self._store, code, events)
         return Exposure(downstream=downstream(code, histories), co_stored=exposed)
 
     async def _commit(self, changes: list[Alert], now: datetime) -> None:

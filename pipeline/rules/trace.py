@@ -103,3 +103,34 @@ def _children(histories: Mapping[str, Sequence[Event]]) -> dict[str, list[tuple[
                         seen.add(parent)
                         found.setdefault(parent, []).append((code, event))
     return found
+
+
+def upstream(
+    start: str, histories: Mapping[str, Sequence[Event]], max_hops: int | None = None
+) -> list[dict[str, Any]]:
+    """The batch's own sites (hop 0), then the sites of the codes it was made from, a hop
+    per generation of ``parent_trace_codes`` (cycle-safe)."""
+    hops: dict[tuple[str, str], int] = {}
+    via: dict[tuple[str, str], list[str]] = {}
+    generation = [(start, 0, list[str]())]
+    seen_codes = {start}
+    while generation:
+        following: list[tuple[str, int, list[str]]] = []
+        for code, hop, links in generation:
+            for event in sorted(histories.get(code, ()), key=event_order_key):
+                if not isinstance(event, Intake):
+                    continue
+                node = (code, event.site_id)
+                if node not in hops:
+                    hops[node] = hop
+                    via[node] = links or [event.event_id]
+                for parent in event.parent_trace_codes:
+                    if parent not in seen_codes:
+                        seen_codes.add(parent)
+                        following.append((parent, hop + 1, [event.event_id]))
+        generation = following
+    return [
+        {"trace_code": code, "site_id": site, "hop": hop, "via": via[(code, site)]}
+        for (code, site), hop in sorted(hops.items(), key=lambda item: (item[1], item[0]))
+        if max_hops is None or hop <= max_hops
+    ]

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime
 from starlette.exceptions import HTTPException
 
-from connectors.api import _trace
+from connectors.api import _reports, _trace
 from connectors.api._body import BadBody, BodyTooLarge, parse_items, read_capped
 from connectors.api._context import Backend, Context
 from connectors.auth import TokenRegistry
@@ -76,6 +76,7 @@ def create_api(
 def _install_v1(app: FastAPI, ctx: Context) -> None:
     backend, clock, principal_of = ctx.backend, ctx.clock, ctx.principal
     _trace.install(app, ctx)
+    _reports.install(app, ctx)
 
     @app.post("/v1/events", status_code=202, tags=["events"])
     async def post_events(request: Request) -> JSONResponse:

@@ -16,6 +16,7 @@ from connectors.ingest import Ingestor
 from connectors.metrics import EVENTS_REJECTED
 from connectors.store import LineageStore
 from schemas.events import Event
+from schemas.rules import RuleSet
 
 _TRACE_CODE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -28,6 +29,9 @@ class Backend(Protocol):
 
     @property
     def ingestor(self) -> Ingestor: ...
+
+    @property
+    def rules(self) -> RuleSet: ...
 
     async def health(self) -> dict[str, bool]: ...
 

@@ -81,6 +81,22 @@ class LineageStore(Protocol):
         """Alerts matching the filter, most recently detected first."""
         ...
 
+    async def sites(self) -> list[str]:
+        """Every site that ever had an event."""
+        ...
+
+    async def events_between(
+        self, start: datetime, end: datetime, site_ids: Sequence[str]
+    ) -> list[Event]:
+        """Events at these sites that occurred in [start, end)."""
+        ...
+
+    async def alerts_between(
+        self, start: datetime, end: datetime, site_ids: Sequence[str]
+    ) -> list[Alert]:
+        """Alerts at these sites whose event occurred in [start, end)."""
+        ...
+
     async def close(self) -> None:
         """Release the backend; the store cannot be used afterwards."""
         ...

@@ -139,6 +139,18 @@ _ALERTS_OF: Final = """
 SELECT payload FROM alerts FINAL WHERE trace_code IN %(codes)s
 """
 
+_EVENTS_BETWEEN: Final = """
+SELECT event_id, content_hash, payload
+FROM events FINAL
+WHERE occurred_at_us >= %(start)s AND occurred_at_us < %(end)s AND site_id IN %(sites)s
+"""
+
+_ALERTS_BETWEEN: Final = """
+SELECT payload
+FROM alerts FINAL
+WHERE occurred_at_us >= %(start)s AND occurred_at_us < %(end)s AND site_id IN %(sites)s
+"""
+
 _EXISTING_HASHES: Final = """
 SELECT event_id, content_hash
 FROM event_ids FINAL
@@ -360,6 +372,31 @@ class SqlStore(ABC):
         payloads = await self._run(self._list_alerts, query)
         return [Alert.model_validate_json(p) for p in payloads]
 
+    async def sites(self) -> list[str]:
+        """Every site that ever had an event."""
+        rows = await self._run(self._query, "SELECT DISTINCT site_id FROM site_codes")
+        return sorted(row["site_id"] for row in rows)
+
+    async def events_between(
+        self, start: datetime, end: datetime, site_ids: Sequence[str]
+    ) -> list[Event]:
+        """Events at these sites with ``start <= occurred_at < end`` (a scan by time)."""
+        if not site_ids:
+            return []
+        params = {"start": _micros(start), "end": _micros(end), "sites": tuple(site_ids)}
+        payloads = await self._run(self._standing_payloads, _EVENTS_BETWEEN, params)
+        return [load_stored(p) for p in payloads]
+
+    async def alerts_between(
+        self, start: datetime, end: datetime, site_ids: Sequence[str]
+    ) -> list[Alert]:
+        """Alerts at these sites whose event occurred in [start, end)."""
+        if not site_ids:
+            return []
+        params = {"start": _micros(start), "end": _micros(end), "sites": tuple(site_ids)}
+        rows = await self._run(self._query, _ALERTS_BETWEEN, params)
+        return [Alert.model_validate_json(row["payload"]) for row in rows]
+
     async def close(self) -> None:
         """Release the backend and the store's thread; later calls raise StoreError."""
         if self._closed:
@@ -407,7 +444,12 @@ class SqlStore(ABC):
     # (measured 3-5x faster on both backends).
 
     def _events_of(self, trace_code: str) -> list[str]:
-        rows = self._query(_EVENTS_OF, {"trace_code": trace_code, "type_order": list(EVENT_TYPES)})
+        params = {"trace_code": trace_code, "type_order": list(EVENT_TYPES)}
+        return self._standing_payloads(_EVENTS_OF, params)
+
+    def _standing_payloads(self, sql: str, params: Mapping[str, Any]) -> list[str]:
+        """Payloads of the rows of ``sql`` that are the standing version of their event."""
+        rows = self._query(sql, params)
         standing = self._existing_hashes([row["event_id"] for row in rows])
         return [
             row["payload"] for row in rows if standing.get(row["event_id"]) == row["content_hash"]

@@ -156,3 +156,45 @@ def test_site_tokens_read_only_batches_that_passed_their_sites(
 def test_unknown_codes_are_404(system: System, tokens: dict) -> None:
     for path in ["/v1/batches/NOPE/trace", "/v1/batches/NOPE/exposure"]:
         assert system.client(tokens["regulator"]).get(path).status_code == 404
+
+
+def test_weekly_compliance_report_names_silent_sites(system: System, tokens: dict) -> None:
+    body = get(
+        system,
+        tokens["regulator"],
+        "/v1/reports/compliance",
+        **{"from": "2026-10-26", "to": "2026-11-09"},
+    )
+    rows = {(r["site_id"], r["week_start"]): r for r in body["rows"]}
+    port = rows[("PORT", "2026-10-26")]
+    assert port["reported"] and port["imported_batches_received"] == 1
+    assert port["share_disinfected_before_release"] == 1.0
+    assert ("PORT", "2026-11-02") in {(s["site_id"], s["week_start"]) for s in body["silent"]}
+    csv_text = (
+        system.client(tokens["regulator"])
+        .get(
+            "/v1/reports/compliance",
+            params={"from": "2026-10-26", "to": "2026-11-09", "format": "csv"},
+        )
+        .text
+    )
+    assert csv_text.splitlines()[0].startswith("site_id,week_start,reported,")
+    assert len(csv_text.splitlines()) == len(body["rows"]) + 1
+
+
+def test_site_tokens_see_only_their_sites_in_the_report(system: System, tokens: dict) -> None:
+    body = get(
+        system,
+        tokens["cs1"],
+        "/v1/reports/compliance",
+        **{"from": "2026-10-26", "to": "2026-11-09"},
+    )
+    assert {r["site_id"] for r in body["rows"]} == {"CS-001"}
+    refused = system.client(tokens["cs1"]).get("/v1/reports/compliance", params={"site_id": "PORT"})
+    assert refused.status_code == 403
+    assert (
+        system.client(tokens["regulator"])
+        .get("/v1/reports/compliance", params={"from": "x"})
+        .status_code
+        == 422
+    )

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from pipeline.rules.lineage import declaration_of
-from pipeline.rules.order import event_order_key
+from pipeline.rules.order import event_order_key, in_rule_order
 from schemas.alerts import AlertType, Finding
 from schemas.events import Disinfection, Event, Intake, NucleicTest, Outbound, Sale
 from schemas.rules import RuleSet
@@ -40,7 +40,7 @@ class _History:
 
     @classmethod
     def of(cls, code: str, events: Sequence[Event]) -> _History:
-        ordered = sorted(events, key=event_order_key)
+        ordered = in_rule_order(events)
         return cls(
             code,
             ordered,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.rules.order import event_order_key
+from pipeline.rules.order import event_order_key, in_rule_order
 from pipeline.rules.stock import zone_stocks
 from schemas.alerts import Alert
 from schemas.events import Disinfection, Event, Intake, NucleicTest
@@ -32,7 +32,7 @@ def build_lineage(
     children: Sequence[str],
     alerts: Sequence[Alert],
 ) -> BatchLineage:
-    ordered = sorted(events, key=event_order_key)
+    ordered = in_rule_order(events)
     first = declaration_of(ordered)
     declared = (
         None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pipeline.rules.order import event_order_key
+from pipeline.rules.order import in_rule_order
 from pipeline.rules.stock import Interval, zone_stocks
 from schemas.alerts import Finding
 from schemas.events import Event
@@ -29,7 +29,7 @@ class _Stay:
 def _stays(site_id: str, events_by_code: Mapping[str, Sequence[Event]]) -> list[_Stay]:
     stays: list[_Stay] = []
     for code, events in events_by_code.items():
-        here = sorted((e for e in events if e.site_id == site_id), key=event_order_key)
+        here = in_rule_order(e for e in events if e.site_id == site_id)
         for stock in zone_stocks(here):
             if stock.zone_id is None:
                 continue
@@ -54,7 +54,9 @@ def mixed_storage(
     if not rules.runs("mixed_storage"):
         return []
     stays = _stays(site_id, events_by_code)
-    imported = [s for s in stays if origins.get(s.trace_code) in rules.imported_origins]
+    # The contract's imported batch (declared so); ``imported_origins`` only widens the
+    # disinfection and test rules, it never makes a domestic batch the imported side here.
+    imported = [s for s in stays if origins.get(s.trace_code) == "imported"]
     domestic = [s for s in stays if origins.get(s.trace_code) == "domestic"]
     first: dict[tuple[str, str, str], tuple[datetime, datetime | None, _Stay, _Stay]] = {}
     for imp in imported:

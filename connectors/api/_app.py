@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime
 from starlette.exceptions import HTTPException
 
-from connectors.api import _reports, _trace
+from connectors.api import _exports, _reports, _trace
 from connectors.api._body import BadBody, BodyTooLarge, parse_items, read_capped
 from connectors.api._context import Backend, Context
 from connectors.auth import TokenRegistry
@@ -176,6 +176,8 @@ def _install_v1(app: FastAPI, ctx: Context) -> None:
         )
         body = b"[" + b",".join(a.__pydantic_serializer__.to_json(a) for a in alerts) + b"]"
         return Response(b'{"alerts":' + body + b"}", media_type="application/json")
+
+    _exports.install(app, ctx)
 
 
 def _invalid(errors: list[FieldError]) -> JSONResponse:

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime
 from starlette.exceptions import HTTPException
 
-from connectors.api import _exports, _reports, _trace
+from connectors.api import _exports, _reports, _trace, _ui
 from connectors.api._body import BadBody, BodyTooLarge, parse_items, read_capped
 from connectors.api._context import Backend, Context
 from connectors.auth import TokenRegistry
@@ -69,6 +69,7 @@ def create_api(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     if tokens is not None:
+        _ui.install(app)
         _install_v1(app, Context(backend, tokens, clock))
     return app
 

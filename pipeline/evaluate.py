@@ -14,14 +14,14 @@ from datetime import datetime
 
 from connectors.metrics import ALERTS_CHANGED
 from connectors.store import LineageStore
-from pipeline.reach import SiteHistories, descendants, last_positive
+from pipeline.reach import descendants, last_positive, neighbours
 from pipeline.rules.batch import Exposure, evaluate_batch, has_positive_test
 from pipeline.rules.lifecycle import reconcile
 from pipeline.rules.lineage import declaration_of
 from pipeline.rules.trace import downstream
 from pipeline.rules.zones import co_stored, mixed_storage
 from schemas.alerts import Alert
-from schemas.events import Event, Intake
+from schemas.events import Event
 from schemas.rules import RuleSet
 
 log = logging.getLogger(__name__)
@@ -87,10 +87,9 @@ class Evaluator:
         """Downstream sites and co-stored batches of a batch with a positive test."""
         until = last_positive(events)
         assert until is not None  # only called for a batch with a positive test
-        sites = SiteHistories(self._store)
         exposed: list[dict[str, object]] = []
-        for site_id in sorted({e.site_id for e in events if isinstance(e, Intake)}):
-            exposed.extend(co_stored(code, site_id, await sites.at(site_id), until))
+        for site_id, beside in sorted((await neighbours(self._store, code, events, until)).items()):
+            exposed.extend(co_stored(code, site_id, beside, until))
         histories = await descendants(self._store, code, events)
         return Exposure(downstream=downstream(code, histories), co_stored=exposed)
 

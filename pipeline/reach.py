@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from connectors.store import LineageStore
+from pipeline.rules.order import in_rule_order
+from pipeline.rules.stock import zone_stocks
 from schemas.events import Event, Intake, NucleicTest
 
 #: A walk stops after this many generations of codes (cycles are safe anyway).
@@ -51,18 +53,26 @@ async def ancestors(
     return histories
 
 
-class SiteHistories:
-    """Every batch's events at a site, read once per site for one question."""
-
-    def __init__(self, store: LineageStore) -> None:
-        self._store = store
-        self._read: dict[str, dict[str, list[Event]]] = {}
-
-    async def at(self, site_id: str) -> dict[str, list[Event]]:
-        if site_id not in self._read:
-            codes = await self._store.codes_at_site(site_id)
-            self._read[site_id] = await self._store.events_of_many(codes)
-        return self._read[site_id]
+async def neighbours(
+    store: LineageStore, code: str, events: Sequence[Event], until: datetime | None = None
+) -> dict[str, dict[str, list[Event]]]:
+    """Per site of the batch: its events and those of every batch that may have shared a
+    zone with it there before ``until``, for :func:`pipeline.rules.zones.co_stored`."""
+    found: dict[str, dict[str, list[Event]]] = {}
+    for stock in zone_stocks(in_rule_order(events)):
+        if stock.zone_id is None:
+            continue
+        for stay in stock.intervals:
+            if until is not None and stay.start >= until:
+                continue
+            end = (
+                stay.end if until is None or (stay.end is not None and stay.end < until) else until
+            )
+            codes = await store.codes_beside(stock.site_id, stock.zone_id, stay.start, end)
+            site = found.setdefault(stock.site_id, {code: list(events)})
+            missing = [c for c in codes if c not in site]
+            site.update(await store.events_of_many(missing))
+    return found
 
 
 def last_positive(events: Sequence[Event]) -> datetime | None:

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 
 from connectors.api._context import Context
-from pipeline.reach import SiteHistories, ancestors, descendants
+from pipeline.reach import ancestors, descendants, neighbours
 from pipeline.rules.stock import zone_stocks
 from pipeline.rules.trace import downstream, upstream
 from pipeline.rules.zones import co_stored
@@ -37,16 +37,14 @@ async def _co_stored_with(
     ctx: Context, reached: list[dict[str, Any]], histories: Mapping[str, Sequence[Event]]
 ) -> list[dict[str, Any]]:
     """Batches that shared a zone, at an overlapping time, with any reached batch."""
-    sites = SiteHistories(ctx.store)
     found: list[dict[str, Any]] = []
     reached_codes = {node["trace_code"] for node in reached}
-    for node in reached:
-        neighbours = await sites.at(node["site_id"])
-        if node["trace_code"] not in neighbours:
-            continue
-        for row in co_stored(node["trace_code"], node["site_id"], neighbours, _FAR_FUTURE):
-            if row["trace_code"] not in reached_codes:
-                found.append({**row, "with_trace_code": node["trace_code"]})
+    for code in dict.fromkeys(node["trace_code"] for node in reached):
+        beside = await neighbours(ctx.store, code, histories[code])
+        for site_id, histories_there in sorted(beside.items()):
+            for row in co_stored(code, site_id, histories_there, _FAR_FUTURE):
+                if row["trace_code"] not in reached_codes:
+                    found.append({**row, "with_trace_code": code})
     return found
 
 

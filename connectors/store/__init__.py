@@ -81,6 +81,12 @@ class LineageStore(Protocol):
         """Alerts matching the filter, most recently detected first."""
         ...
 
+    async def codes_beside(
+        self, site_id: str, zone_id: str, start: datetime, end: datetime | None
+    ) -> list[str]:
+        """Codes that may have had stock in the zone during [start, end) (a superset)."""
+        ...
+
     async def sites(self) -> list[str]:
         """Every site that ever had an event."""
         ...

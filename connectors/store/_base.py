@@ -151,6 +151,18 @@ FROM alerts FINAL
 WHERE occurred_at_us >= %(start)s AND occurred_at_us < %(end)s AND site_id IN %(sites)s
 """
 
+# A code could have shared the zone with a stay [start, end) when it came into that
+# zone before the stay ended, and either did something at the site after the stay
+# began (it was still there, or arrived, or left) or never left the site at all.
+_CODES_BESIDE: Final = """
+SELECT trace_code
+FROM site_events
+WHERE site_id = %(site_id)s
+GROUP BY trace_code
+HAVING countIf(event_type = 'intake' AND zone_id = %(zone_id)s AND occurred_at_us < %(end)s) > 0
+   AND (max(occurred_at_us) >= %(start)s OR countIf(event_type IN ('outbound', 'sale')) = 0)
+"""
+
 _EXISTING_HASHES: Final = """
 SELECT event_id, content_hash
 FROM event_ids FINAL
@@ -371,6 +383,20 @@ class SqlStore(ABC):
         """Alerts matching ``query``, most recently detected first."""
         payloads = await self._run(self._list_alerts, query)
         return [Alert.model_validate_json(p) for p in payloads]
+
+    async def codes_beside(
+        self, site_id: str, zone_id: str, start: datetime, end: datetime | None
+    ) -> list[str]:
+        """Codes that may have had stock in the zone during [start, end) (a superset;
+        the rules decide from their events). ``end`` None: still there."""
+        params = {
+            "site_id": site_id,
+            "zone_id": zone_id,
+            "start": _micros(start),
+            "end": _micros(end) if end is not None else 2**63 - 1,
+        }
+        rows = await self._run(self._query, _CODES_BESIDE, params)
+        return sorted(row["trace_code"] for row in rows)
 
     async def sites(self) -> list[str]:
         """Every site that ever had an event."""

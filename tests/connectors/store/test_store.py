@@ -92,7 +92,12 @@ async def test_migrations_apply_once_and_survive_reopening(opener: OpenStore) ->
     first = opener()
     try:
         assert first.backend in ("chdb", "clickhouse")
-        assert await first.migrate() == ["0001_events", "0002_conflicts", "0003_alerts"]
+        assert await first.migrate() == [
+            "0001_events",
+            "0002_conflicts",
+            "0003_alerts",
+            "0004_site_events",
+        ]
         assert await first.migrate() == []
         await first.insert_events([record(event("sale", "e1"))])
     finally:
@@ -344,3 +349,30 @@ async def test_a_second_chdb_dir_in_one_process_gets_store_error(tmp_path: Path)
     # Closing the first frees the process for another dir.
     second = open_store(None, tmp_path / "b")
     await second.close()
+
+
+@BOTH
+async def test_codes_beside_finds_every_batch_that_could_share_a_stay(store: LineageStore) -> None:
+    from tests.factories import T0, intake, outbound, parsed
+
+    def at(minutes: int) -> datetime:
+        return T0 + timedelta(minutes=minutes)
+
+    events = [
+        intake("LEFT-BEFORE", "S", 0, zone_id="Z"),
+        outbound("LEFT-BEFORE", "S", 10, zone_id="Z"),
+        intake("STILL-THERE", "S", 0, zone_id="Z"),
+        intake("OVERLAPS", "S", 30, zone_id="Z"),
+        outbound("OVERLAPS", "S", 90, zone_id="Z"),
+        intake("CAME-AFTER", "S", 200, zone_id="Z"),
+        intake("OTHER-ZONE", "S", 30, zone_id="Y"),
+        intake("OTHER-SITE", "T", 30, zone_id="Z"),
+    ]
+    await store.insert_events([record(parsed(e)) for e in events])
+    beside = await store.codes_beside("S", "Z", at(20), at(100))
+    assert set(beside) == {"STILL-THERE", "OVERLAPS"}
+    assert set(await store.codes_beside("S", "Z", at(20), None)) == {
+        "STILL-THERE",
+        "OVERLAPS",
+        "CAME-AFTER",
+    }

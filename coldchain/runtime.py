@@ -145,10 +145,12 @@ class Runtime:
                     [(a.trace_code, a.model_dump_json().encode()) for a in alerts],
                 )
 
-            async def notify_sites(sites: set[str]) -> None:
-                await producer.send_grouped(
-                    topics.sites, topics.partitions, [(s, orjson.dumps(s)) for s in sorted(sites)]
-                )
+            async def notify_sites(sites: dict[str, set[str]]) -> None:
+                notices = [
+                    (site, orjson.dumps({"site_id": site, "trace_codes": sorted(codes)}))
+                    for site, codes in sorted(sites.items())
+                ]
+                await producer.send_grouped(topics.sites, topics.partitions, notices)
 
             worker = Worker(
                 WorkerConfig(

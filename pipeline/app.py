@@ -5,9 +5,11 @@
            StoreWriter: validate -> dead letters -> dedup by event_id -> one store insert
            Evaluator.batches: per-batch rules over each touched code's whole history
              ├─ alert changes -> lineage store + coldchain.alerts (key: trace code)
-             └─ the codes' sites -> coldchain.sites (key: site id; value: array of ids)
+             └─ per site of those codes, the codes -> coldchain.sites (key: site id;
+                value: JSON array of {"site_id", "trace_codes"})
     coldchain.sites
-      └─ agent evaluate_sites (partitioned by site): per-zone rules (mixed storage)
+      └─ agent evaluate_sites (partitioned by site): per-zone rule (mixed storage) for
+         the touched codes and the batches that may have shared a stay with them
            └─ alert changes -> lineage store + coldchain.alerts
 
 The agents only move data; what happens to a batch lives in StoreWriter and Evaluator,
@@ -71,7 +73,7 @@ class Worker:
         config: WorkerConfig,
         writer: StoreWriter,
         evaluator: Evaluator,
-        notify_sites: Callable[[set[str]], Awaitable[None]],
+        notify_sites: Callable[[dict[str, set[str]]], Awaitable[None]],
     ) -> None:
         _short_fetch_wait()
         self.ready = asyncio.Event()
@@ -121,8 +123,11 @@ class Worker:
         @self.app.agent(sites, name="evaluate_sites")
         async def evaluate_sites(stream: Any) -> None:
             async for batch in stream.take_events(TAKE_MESSAGES, within=TAKE_WITHIN_SECONDS):
-                touched = {site for event in batch for site in orjson.loads(event.message.value)}
-                await evaluator.sites(sorted(touched))
+                touched: dict[str, set[str]] = {}
+                for event in batch:
+                    for notice in orjson.loads(event.message.value):
+                        touched.setdefault(notice["site_id"], set()).update(notice["trace_codes"])
+                await evaluator.sites(touched)
 
     @property
     def healthy(self) -> bool:

@@ -9,7 +9,7 @@ the order or number of times events arrived, and nothing is lost when a worker
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from connectors.metrics import ALERTS_CHANGED
@@ -42,11 +42,11 @@ class Evaluator:
         self._clock = clock
         self._publish = publish
 
-    async def batches(self, trace_codes: Sequence[str]) -> set[str]:
-        """Evaluate the per-batch rules for these codes; returns every site of theirs,
-        whose zones then need evaluating too (a declaration may have changed)."""
+    async def batches(self, trace_codes: Sequence[str]) -> dict[str, set[str]]:
+        """Evaluate the per-batch rules for these codes; returns, per site of theirs, the
+        codes whose zones there need evaluating too (a declaration may have changed)."""
         if not trace_codes:
-            return set()
+            return {}
         histories = await self._store.events_of_many(trace_codes)
         previous: dict[str, list[Alert]] = {code: [] for code in trace_codes}
         for alert in await self._store.alerts_of(trace_codes):
@@ -54,31 +54,43 @@ class Evaluator:
                 previous.setdefault(alert.trace_code, []).append(alert)
         now = self._clock()
         changes: list[Alert] = []
-        sites: set[str] = set()
+        sites: dict[str, set[str]] = {}
         for code, events in histories.items():
             exposure = await self._exposure(code, events) if has_positive_test(events) else None
             findings = evaluate_batch(code, events, self._rules, exposure)
             changes.extend(reconcile(previous[code], findings, now, self._rules.version))
-            sites.update(e.site_id for e in events)
+            for event in events:
+                sites.setdefault(event.site_id, set()).add(code)
         await self._commit(changes, now)
         return sites
 
-    async def sites(self, site_ids: Sequence[str]) -> None:
-        """Evaluate the per-zone rules (mixed storage) of these sites."""
+    async def sites(self, touched: Mapping[str, Iterable[str]]) -> None:
+        """Evaluate the per-zone rule (mixed storage) at each site for the codes touched
+        there: only pairs with a touched code can have changed, and only the batches
+        that may have shared a stay with one are read."""
         now = self._clock()
         changes: list[Alert] = []
-        for site_id in site_ids:
-            codes = await self._store.codes_at_site(site_id)
-            histories = await self._store.events_of_many(codes)
+        for site_id, codes in sorted(touched.items()):
+            changed = set(codes)
+            histories = await self._store.events_of_many(sorted(changed))
+            for code in changed:
+                beside = await neighbours(self._store, code, histories.get(code, []))
+                histories.update(beside.get(site_id, {}))
             origins = {
                 code: (d.origin if (d := declaration_of(events)) else None)
                 for code, events in histories.items()
             }
-            findings = mixed_storage(site_id, histories, origins, self._rules)
+            findings = [
+                f
+                for f in mixed_storage(site_id, histories, origins, self._rules)
+                if f.trace_code in changed or f.details["domestic_trace_code"] in changed
+            ]
             previous = [
                 a
-                for a in await self._store.alerts_of(codes)
-                if a.type == "mixed_storage" and a.site_id == site_id
+                for a in await self._store.alerts_of(sorted(histories))
+                if a.type == "mixed_storage"
+                and a.site_id == site_id
+                and (a.trace_code in changed or a.details.get("domestic_trace_code") in changed)
             ]
             changes.extend(reconcile(previous, findings, now, self._rules.version))
         await self._commit(changes, now)

@@ -65,10 +65,6 @@ class LineageStore(Protocol):
         """Each trace code's events, as :meth:`events_of` gives them, read together."""
         ...
 
-    async def codes_at_site(self, site_id: str) -> list[str]:
-        """Every trace code with an event at the site."""
-        ...
-
     async def insert_alerts(self, alerts: Sequence[Alert], updated_at: datetime) -> None:
         """Store alert changes with one insert; the latest ``updated_at`` of an id stands."""
         ...

@@ -117,10 +117,6 @@ WHERE trace_code IN %(codes)s
 ORDER BY trace_code, occurred_at_us, indexOf(%(type_order)s, event_type), event_id
 """
 
-_CODES_AT_SITE: Final = """
-SELECT DISTINCT trace_code FROM site_codes WHERE site_id = %(site_id)s
-"""
-
 _ALERT_COLUMNS: Final = (
     "alert_id",
     "type",
@@ -359,11 +355,6 @@ class SqlStore(ABC):
             return {}
         found = await self._run(self._events_of_many, unique)
         return {code: [load_stored(p) for p in found.get(code, [])] for code in unique}
-
-    async def codes_at_site(self, site_id: str) -> list[str]:
-        """Every trace code with an event at the site."""
-        rows = await self._run(self._query, _CODES_AT_SITE, {"site_id": site_id})
-        return sorted(row["trace_code"] for row in rows)
 
     async def insert_alerts(self, alerts: Sequence[Alert], updated_at: datetime) -> None:
         """Store alert changes with one insert; the newest ``updated_at`` of an id stands."""

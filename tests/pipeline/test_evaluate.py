@@ -47,8 +47,9 @@ class Pipeline:
     async def push(self, events: list[dict]) -> None:
         self.offset += 1
         message = RawMessage(orjson.dumps(events), NOW, "t", 0, self.offset)
-        sites = await self.evaluator.batches(await self.writer.handle([message]))
-        await self.evaluator.sites(sorted(sites))
+        await self.evaluator.sites(
+            await self.evaluator.batches(await self.writer.handle([message]))
+        )
 
     async def firing(self) -> set[tuple[str, str]]:
         alerts = await self.store.list_alerts(AlertFilter(status="firing", limit=1000))

@@ -16,8 +16,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 ORDER BY (trace_code, alert_id)
 SETTINGS index_granularity = 1024;
 
--- Which trace codes ever had an event at a site: the site rules (mixed storage,
--- co-storage) read every batch of a site.
+-- Which trace codes ever had an event at a site (the report lists every known site).
 CREATE TABLE IF NOT EXISTS site_codes (
     site_id String,
     trace_code String

@@ -246,5 +246,52 @@ def import_(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def bench(
+    events: Annotated[
+        int, typer.Option("--events", min=1, help="Events to produce for the throughput phase.")
+    ] = 200_000,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Events per produced message.")
+    ] = 500,
+    latency_samples: Annotated[
+        int,
+        typer.Option("--latency-samples", min=0, help="Scenarios timed from accept() to alert."),
+    ] = 300,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="An empty dir (default: a temp dir, then removed)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on stdout (table: stderr).")
+    ] = False,
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            help="Instead: trace and lineage latency over HTTP on a store of --trace-events.",
+        ),
+    ] = False,
+    trace_events: Annotated[int, typer.Option("--trace-events", min=18)] = 1_000_000,
+    trace_samples: Annotated[int, typer.Option("--trace-samples", min=1)] = 200,
+) -> None:
+    """Measure throughput and event-to-alert latency of the embedded stack, in this process
+    (or, with --trace, query latency on a large store)."""
+    if trace:
+        from coldchain.bench_trace import main as run_trace_bench
+
+        run_trace_bench(data_dir, trace_events, trace_samples, as_json)
+        return
+    from coldchain.bench import BenchOptions
+    from coldchain.bench import main as run_bench
+
+    options = BenchOptions(
+        events=events, batch_size=batch_size, latency_samples=latency_samples, data_dir=data_dir
+    )
+    code = run_bench(options, as_json)
+    if code:
+        raise typer.Exit(code=code)
+
+
 def main() -> None:
     app()

@@ -72,10 +72,9 @@ class Evaluator:
         changes: list[Alert] = []
         for site_id, codes in sorted(touched.items()):
             changed = set(codes)
-            histories = await self._store.events_of_many(sorted(changed))
-            for code in changed:
-                beside = await neighbours(self._store, code, histories.get(code, []))
-                histories.update(beside.get(site_id, {}))
+            touched_histories = await self._store.events_of_many(sorted(changed))
+            beside = await neighbours(self._store, touched_histories, sites=[site_id])
+            histories = beside.get(site_id, touched_histories)
             origins = {
                 code: (d.origin if (d := declaration_of(events)) else None)
                 for code, events in histories.items()
@@ -100,7 +99,9 @@ class Evaluator:
         until = last_positive(events)
         assert until is not None  # only called for a batch with a positive test
         exposed: list[dict[str, object]] = []
-        for site_id, beside in sorted((await neighbours(self._store, code, events, until)).items()):
+        for site_id, beside in sorted(
+            (await neighbours(self._store, {code: events}, until)).items()
+        ):
             exposed.extend(co_stored(code, site_id, beside, until))
         histories = await descendants(self._store, code, events)
         return Exposure(downstream=downstream(code, histories), co_stored=exposed)

@@ -5,7 +5,7 @@ Shared by the evaluator (a positive batch's exposure) and the regulators' API.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from connectors.store import LineageStore
@@ -54,24 +54,39 @@ async def ancestors(
 
 
 async def neighbours(
-    store: LineageStore, code: str, events: Sequence[Event], until: datetime | None = None
+    store: LineageStore,
+    histories: Mapping[str, Sequence[Event]],
+    until: datetime | None = None,
+    sites: Iterable[str] | None = None,
 ) -> dict[str, dict[str, list[Event]]]:
-    """Per site of the batch: its events and those of every batch that may have shared a
-    zone with it there before ``until``, for :func:`pipeline.rules.zones.co_stored`."""
-    found: dict[str, dict[str, list[Event]]] = {}
-    for stock in zone_stocks(in_rule_order(events)):
-        if stock.zone_id is None:
-            continue
-        for stay in stock.intervals:
-            if until is not None and stay.start >= until:
+    """Per site: the events of these batches and of every batch that may have shared a
+    zone with one of them there before ``until`` — one summary query per site and one
+    read of the candidates, for :func:`pipeline.rules.zones.co_stored` and mixed storage.
+    ``sites`` limits the sites looked at."""
+    stays: dict[str, list[tuple[str, datetime, datetime | None]]] = {}
+    wanted = None if sites is None else set(sites)
+    for events in histories.values():
+        for stock in zone_stocks(in_rule_order(events)):
+            if stock.zone_id is None or (wanted is not None and stock.site_id not in wanted):
                 continue
-            end = (
-                stay.end if until is None or (stay.end is not None and stay.end < until) else until
-            )
-            codes = await store.codes_beside(stock.site_id, stock.zone_id, stay.start, end)
-            site = found.setdefault(stock.site_id, {code: list(events)})
-            missing = [c for c in codes if c not in site]
-            site.update(await store.events_of_many(missing))
+            for stay in stock.intervals:
+                if until is not None and stay.start >= until:
+                    continue
+                end = stay.end
+                if until is not None and (end is None or end > until):
+                    end = until
+                stays.setdefault(stock.site_id, []).append((stock.zone_id, stay.start, end))
+    found: dict[str, dict[str, list[Event]]] = {}
+    for site_id, windows in sorted(stays.items()):
+        candidates = [
+            p.trace_code
+            for p in await store.presence(site_id)
+            if p.trace_code not in histories
+            and any(p.could_share(zone, start, end) for zone, start, end in windows)
+        ]
+        here = {code: list(events) for code, events in histories.items()}
+        here.update(await store.events_of_many(candidates))
+        found[site_id] = here
     return found
 
 

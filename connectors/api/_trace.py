@@ -39,9 +39,9 @@ async def _co_stored_with(
     """Batches that shared a zone, at an overlapping time, with any reached batch."""
     found: list[dict[str, Any]] = []
     reached_codes = {node["trace_code"] for node in reached}
-    for code in dict.fromkeys(node["trace_code"] for node in reached):
-        beside = await neighbours(ctx.store, code, histories[code])
-        for site_id, histories_there in sorted(beside.items()):
+    mine = {code: histories[code] for code in reached_codes}
+    for site_id, histories_there in sorted((await neighbours(ctx.store, mine)).items()):
+        for code in mine:
             for row in co_stored(code, site_id, histories_there, _FAR_FUTURE):
                 if row["trace_code"] not in reached_codes:
                     found.append({**row, "with_trace_code": code})

@@ -12,7 +12,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from connectors.store._base import AlertFilter, ConflictRecord, EventRecord, StoreError
+from connectors.store._base import (
+    AlertFilter,
+    ConflictRecord,
+    EventRecord,
+    Presence,
+    StoreError,
+)
 from schemas.alerts import Alert
 from schemas.events import Event
 
@@ -21,6 +27,7 @@ __all__ = [
     "ConflictRecord",
     "EventRecord",
     "LineageStore",
+    "Presence",
     "StoreError",
     "open_store",
 ]
@@ -77,10 +84,8 @@ class LineageStore(Protocol):
         """Alerts matching the filter, most recently detected first."""
         ...
 
-    async def codes_beside(
-        self, site_id: str, zone_id: str, start: datetime, end: datetime | None
-    ) -> list[str]:
-        """Codes that may have had stock in the zone during [start, end) (a superset)."""
+    async def presence(self, site_id: str) -> list[Presence]:
+        """What every code did at the site (intakes by zone, last event, left or not)."""
         ...
 
     async def sites(self) -> list[str]:

@@ -36,13 +36,13 @@ err = Console(stderr=True, soft_wrap=True)
 HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
 DataDirOption = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Where embedded data lives [default: ./coldchain-data]."),
+    typer.Option("--data-dir", help="Where embedded data lives (default: ./coldchain-data)."),
 ]
 RulesOption = Annotated[
     Path | None,
     typer.Option(
         "--rules",
-        help="Rule-set YAML (or COLDCHAIN_RULES) [default: the contract's, contract-v1].",
+        help="Rule-set YAML (or COLDCHAIN_RULES); default: the contract's own, contract-v1.",
     ),
 ]
 TokensOption = Annotated[

@@ -60,10 +60,11 @@ async def neighbours(
     sites: Iterable[str] | None = None,
 ) -> dict[str, dict[str, list[Event]]]:
     """Per site: the events of these batches and of every batch that may have shared a
-    zone with one of them there before ``until`` — one summary query per site and one
+    zone with one of them there before ``until`` — one filtering query per site and one
     read of the candidates, for :func:`pipeline.rules.zones.co_stored` and mixed storage.
     ``sites`` limits the sites looked at."""
-    stays: dict[str, list[tuple[str, datetime, datetime | None]]] = {}
+    # Per site and zone, the earliest start and the latest end of the batches' stays.
+    stays: dict[str, dict[str, tuple[datetime, datetime | None]]] = {}
     wanted = None if sites is None else set(sites)
     for events in histories.values():
         for stock in zone_stocks(in_rule_order(events)):
@@ -75,14 +76,17 @@ async def neighbours(
                 end = stay.end
                 if until is not None and (end is None or end > until):
                     end = until
-                stays.setdefault(stock.site_id, []).append((stock.zone_id, stay.start, end))
+                zones = stays.setdefault(stock.site_id, {})
+                if stock.zone_id in zones:
+                    first, last = zones[stock.zone_id]
+                    later = None if end is None or last is None else max(end, last)
+                    zones[stock.zone_id] = (min(first, stay.start), later)
+                else:
+                    zones[stock.zone_id] = (stay.start, end)
     found: dict[str, dict[str, list[Event]]] = {}
-    for site_id, windows in sorted(stays.items()):
+    for site_id, zones in sorted(stays.items()):
         candidates = [
-            p.trace_code
-            for p in await store.presence(site_id)
-            if p.trace_code not in histories
-            and any(p.could_share(zone, start, end) for zone, start, end in windows)
+            code for code in await store.codes_beside(site_id, zones) if code not in histories
         ]
         here = {code: list(events) for code, events in histories.items()}
         here.update(await store.events_of_many(candidates))

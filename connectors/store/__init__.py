@@ -7,7 +7,7 @@ was received more than once, the first received version stands, in every read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -16,7 +16,6 @@ from connectors.store._base import (
     AlertFilter,
     ConflictRecord,
     EventRecord,
-    Presence,
     StoreError,
 )
 from schemas.alerts import Alert
@@ -27,7 +26,6 @@ __all__ = [
     "ConflictRecord",
     "EventRecord",
     "LineageStore",
-    "Presence",
     "StoreError",
     "open_store",
 ]
@@ -84,8 +82,10 @@ class LineageStore(Protocol):
         """Alerts matching the filter, most recently detected first."""
         ...
 
-    async def presence(self, site_id: str) -> list[Presence]:
-        """What every code did at the site (intakes by zone, last event, left or not)."""
+    async def codes_beside(
+        self, site_id: str, stays: Mapping[str, tuple[datetime, datetime | None]]
+    ) -> list[str]:
+        """Codes that may have had stock at the site in these zones during these times."""
         ...
 
     async def sites(self) -> list[str]:

@@ -147,19 +147,22 @@ FROM alerts FINAL
 WHERE occurred_at_us >= %(start)s AND occurred_at_us < %(end)s AND site_id IN %(sites)s
 """
 
-# Per code at a site: its intakes (zone, time), its last event there, and whether it
-# ever left; enough to tell which codes could have shared a zone during a stay.
-_SITE_PRESENCE: Final = """
-SELECT
-    trace_code,
-    groupArrayIf(assumeNotNull(zone_id), event_type = 'intake') AS intake_zones,
-    groupArrayIf(occurred_at_us, event_type = 'intake') AS intake_times,
-    max(occurred_at_us) AS last_us,
-    countIf(event_type IN ('outbound', 'sale')) AS releases
+# A code could have shared a zone with a stay [start, end) when it came into that zone
+# before the stay ended, and either did something at the site after the stay began
+# (it was still there, or arrived, or left) or never left the site at all. One
+# condition per zone, OR-ed: one scan of the site's index range answers for them all.
+_CODES_BESIDE: Final = """
+SELECT trace_code
 FROM site_events
 WHERE site_id = %(site_id)s
 GROUP BY trace_code
+HAVING {conditions}
 """
+_ZONE_CONDITION: Final = (
+    "(countIf(event_type = 'intake' AND zone_id = %(zone_{i})s AND occurred_at_us < %(end_{i})s)"
+    " > 0 AND (max(occurred_at_us) >= %(start_{i})s"
+    " OR countIf(event_type IN ('outbound', 'sale')) = 0))"
+)
 
 _EXISTING_HASHES: Final = """
 SELECT event_id, content_hash
@@ -235,24 +238,6 @@ def _alert_row(alert: Alert, updated_us: int) -> tuple[Any, ...]:
         updated_us,
         alert.model_dump_json(),
     )
-
-
-@dataclass(frozen=True)
-class Presence:
-    """A code's activity at one site, enough to tell whether it could share a zone."""
-
-    trace_code: str
-    intakes: tuple[tuple[str, int], ...]  # (zone_id, occurred_at_us)
-    last_us: int
-    released: bool
-
-    def could_share(self, zone_id: str, start: datetime, end: datetime | None) -> bool:
-        """Whether it may have had stock in the zone during [start, end): it came into
-        the zone before the stay ended, and was active at the site after the stay began
-        or never left. A superset: the rules decide from the code's events."""
-        end_us = _micros(end) if end is not None else 2**63 - 1
-        came = any(zone == zone_id and at < end_us for zone, at in self.intakes)
-        return came and (self.last_us >= _micros(start) or not self.released)
 
 
 @dataclass(frozen=True)
@@ -395,19 +380,24 @@ class SqlStore(ABC):
         payloads = await self._run(self._list_alerts, query)
         return [Alert.model_validate_json(p) for p in payloads]
 
-    async def presence(self, site_id: str) -> list[Presence]:
-        """What every code did at the site, summarised: one query for a whole site."""
-        rows = await self._run(self._query, _SITE_PRESENCE, {"site_id": site_id})
-        return [
-            Presence(
-                trace_code=row["trace_code"],
-                # Two aggregates over the same rows, in the same order: zone i, time i.
-                intakes=tuple(zip(row["intake_zones"], map(int, row["intake_times"]), strict=True)),
-                last_us=int(row["last_us"]),
-                released=int(row["releases"]) > 0,
-            )
-            for row in rows
-        ]
+    async def codes_beside(
+        self, site_id: str, stays: Mapping[str, tuple[datetime, datetime | None]]
+    ) -> list[str]:
+        """Codes that may have had stock at the site in a zone of ``stays`` (zone ->
+        (start, end), end None: still there) during that time. A superset: the rules
+        decide from the codes' events."""
+        if not stays:
+            return []
+        params: dict[str, Any] = {"site_id": site_id}
+        conditions = []
+        for i, (zone, (start, end)) in enumerate(sorted(stays.items())):
+            params[f"zone_{i}"] = zone
+            params[f"start_{i}"] = _micros(start)
+            params[f"end_{i}"] = _micros(end) if end is not None else 2**63 - 1
+            conditions.append(_ZONE_CONDITION.format(i=i))
+        sql = _CODES_BESIDE.format(conditions=" OR ".join(conditions))
+        rows = await self._run(self._query, sql, params)
+        return sorted(row["trace_code"] for row in rows)
 
     async def sites(self) -> list[str]:
         """Every site that ever had an event."""

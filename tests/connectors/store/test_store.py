@@ -352,7 +352,7 @@ async def test_a_second_chdb_dir_in_one_process_gets_store_error(tmp_path: Path)
 
 
 @BOTH
-async def test_presence_tells_every_batch_that_could_share_a_stay(store: LineageStore) -> None:
+async def test_codes_beside_finds_every_batch_that_could_share_a_stay(store: LineageStore) -> None:
     from tests.factories import T0, intake, outbound, parsed
 
     def at(minutes: int) -> datetime:
@@ -369,14 +369,15 @@ async def test_presence_tells_every_batch_that_could_share_a_stay(store: Lineage
         intake("OTHER-SITE", "T", 30, zone_id="Z"),
     ]
     await store.insert_events([record(parsed(e)) for e in events])
-    presence = await store.presence("S")
-    assert {p.trace_code for p in presence if p.could_share("Z", at(20), at(100))} == {
-        "STILL-THERE",
-        "OVERLAPS",
-    }
-    assert {p.trace_code for p in presence if p.could_share("Z", at(20), None)} == {
-        "STILL-THERE",
-        "OVERLAPS",
+    assert await store.codes_beside("S", {"Z": (at(20), at(100))}) == ["OVERLAPS", "STILL-THERE"]
+    assert await store.codes_beside("S", {"Z": (at(20), None)}) == [
         "CAME-AFTER",
-    }
-    assert "OTHER-SITE" not in {p.trace_code for p in presence}
+        "OVERLAPS",
+        "STILL-THERE",
+    ]
+    assert await store.codes_beside("S", {"Z": (at(20), at(100)), "Y": (at(0), None)}) == [
+        "OTHER-ZONE",
+        "OVERLAPS",
+        "STILL-THERE",
+    ]
+    assert await store.codes_beside("S", {}) == []

@@ -198,3 +198,26 @@ def test_site_tokens_see_only_their_sites_in_the_report(system: System, tokens: 
         .status_code
         == 422
     )
+
+
+def test_lineage_and_exports_of_the_split_batch(system: System, tokens: dict) -> None:
+    parent = get(system, tokens["regulator"], "/v1/batches/SPLIT")
+    assert parent["children"] == CHILDREN and parent["parents"] == []
+    assert {(s["site_id"], s["on_hand_kg"]) for s in parent["sites"]} == {
+        ("PORT", 0),
+        ("CS-001", 0),
+        ("CS-002", 0),
+        ("PROC", 0),
+    }
+    child = get(system, tokens["regulator"], "/v1/batches/SPLIT-A")
+    assert child["parents"] == ["SPLIT"] and child["declared"]["site_id"] == "PROC"
+    reader = system.client(tokens["regulator"])
+    fsma = reader.get("/v1/batches/SPLIT/export", params={"format": "fsma204"})
+    assert fsma.status_code == 200 and fsma.headers["content-type"].startswith("text/csv")
+    kinds = [line.split(",")[0] for line in fsma.text.splitlines()[1:]]
+    assert {"Receiving", "Shipping", "Transformation"} <= set(kinds)
+    epcis = reader.get("/v1/batches/SPLIT/export", params={"format": "epcis"})
+    assert epcis.status_code == 200 and epcis.json()["type"] == "EPCISDocument"
+    for path in ["/v1/batches/SPLIT", "/v1/batches/SPLIT/export?format=epcis"]:
+        assert system.client(tokens["far"]).get(path).status_code == 404
+        assert system.client(tokens["cs1"]).get(path).status_code == 200

@@ -20,14 +20,17 @@ run: $(STAMP)
 
 test: $(STAMP) system-deps lint typecheck pytest
 
+# A removed package whose config files remain still answers `dpkg -s`: ask for the status.
+installed = dpkg-query -W -f='$${Status}' $(1) 2>/dev/null | grep -q 'install ok installed'
+
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES); do $(call installed,$$p) || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
 	fi; \
-	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || { echo "missing Debian package $$p"; exit 1; }; done
+	for p in $(APT_PACKAGES); do $(call installed,$$p) || { echo "missing Debian package $$p"; exit 1; }; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -98,16 +98,15 @@ def install(app: FastAPI, ctx: Context) -> None:
         for node in reached:
             node["on_hand_kg"] = _on_hand(histories[node["trace_code"]], node["site_id"])
         neighbours = await _co_stored_with(ctx, reached, histories)
+        beside = await ctx.store.events_of_many([row["trace_code"] for row in neighbours])
+        for row in neighbours:
+            row["on_hand_kg"] = _on_hand(beside[row["trace_code"]], row["site_id"])
         onward: list[dict[str, Any]] = []
-        for code in dict.fromkeys(row["trace_code"] for row in neighbours):
-            own = await ctx.store.events_of(code)
+        for code, own in beside.items():
             theirs = await descendants(ctx.store, code, own)
             for node in downstream(code, theirs):
                 node["on_hand_kg"] = _on_hand(theirs[node["trace_code"]], node["site_id"])
                 onward.append({**node, "from_trace_code": code})
-        for row in neighbours:
-            stock = await ctx.store.events_of(row["trace_code"])
-            row["on_hand_kg"] = _on_hand(stock, row["site_id"])
         freeze: dict[tuple[str, str], float] = {}
         for node in [*reached, *neighbours, *onward]:
             if node["on_hand_kg"] > 0:

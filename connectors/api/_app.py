@@ -85,7 +85,12 @@ def _install_v1(app: FastAPI, ctx: Context) -> None:
 
         All or nothing. 202 only once every event is safe (see the README).
         """
-        principal = principal_of(request)
+        try:
+            principal = principal_of(request)
+        except HTTPException:
+            # Only refused pushes count as rejected events; a refused read is not one.
+            EVENTS_REJECTED.labels("unauthorized").inc()
+            raise
         try:
             body = await read_capped(request.stream(), request.headers.get("content-length"))
             items, errors = parse_items(body, request.headers.get("content-type", ""))

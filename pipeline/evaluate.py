@@ -14,8 +14,8 @@ from datetime import datetime
 
 from connectors.metrics import ALERTS_CHANGED
 from connectors.store import LineageStore
-from pipeline.reach import descendants, last_positive, neighbours
-from pipeline.rules.batch import Exposure, evaluate_batch, has_positive_test
+from pipeline.reach import descendants, neighbours
+from pipeline.rules.batch import Exposure, evaluate_batch, last_positive_test
 from pipeline.rules.lifecycle import reconcile
 from pipeline.rules.lineage import declaration_of
 from pipeline.rules.trace import downstream
@@ -56,7 +56,8 @@ class Evaluator:
         changes: list[Alert] = []
         sites: dict[str, set[str]] = {}
         for code, events in histories.items():
-            exposure = await self._exposure(code, events) if has_positive_test(events) else None
+            until = last_positive_test(events)
+            exposure = None if until is None else await self._exposure(code, events, until)
             findings = evaluate_batch(code, events, self._rules, exposure)
             changes.extend(reconcile(previous[code], findings, now, self._rules.version))
             for event in events:
@@ -94,10 +95,8 @@ class Evaluator:
             changes.extend(reconcile(previous, findings, now, self._rules.version))
         await self._commit(changes, now)
 
-    async def _exposure(self, code: str, events: Sequence[Event]) -> Exposure:
+    async def _exposure(self, code: str, events: Sequence[Event], until: datetime) -> Exposure:
         """Downstream sites and co-stored batches of a batch with a positive test."""
-        until = last_positive(events)
-        assert until is not None  # only called for a batch with a positive test
         exposed: list[dict[str, object]] = []
         for site_id, beside in sorted(
             (await neighbours(self._store, {code: events}, until)).items()

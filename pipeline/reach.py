@@ -11,7 +11,7 @@ from datetime import datetime
 from connectors.store import LineageStore
 from pipeline.rules.order import in_rule_order
 from pipeline.rules.stock import zone_stocks
-from schemas.events import Event, Intake, NucleicTest
+from schemas.events import Event, Intake
 
 #: A walk stops after this many generations of codes (cycles are safe anyway).
 MAX_GENERATIONS = 64
@@ -92,8 +92,3 @@ async def neighbours(
         here.update(await store.events_of_many(candidates))
         found[site_id] = here
     return found
-
-
-def last_positive(events: Sequence[Event]) -> datetime | None:
-    times = [e.occurred_at for e in events if isinstance(e, NucleicTest) and e.result == "positive"]
-    return max(times) if times else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -305,5 +306,7 @@ def evaluate_batch(
     return findings
 
 
-def has_positive_test(events: Sequence[Event]) -> bool:
-    return any(isinstance(e, NucleicTest) and e.result == "positive" for e in events)
+def last_positive_test(events: Sequence[Event]) -> datetime | None:
+    """When the batch's latest positive result was taken; None when it has none."""
+    times = [e.occurred_at for e in events if isinstance(e, NucleicTest) and e.result == "positive"]
+    return max(times) if times else None

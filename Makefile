@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests start for real.
-APT_PACKAGES := clickhouse-server chromium fonts-wqy-zenhei
+APT_PACKAGES := clickhouse-server chromium fonts-wqy-zenhei prometheus prometheus-alertmanager
 
 .PHONY: run test lint typecheck pytest system-deps schema clean
 

@@ -527,7 +527,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def _latency_scenario(i: int, now: datetime) -> tuple[str, list[Event]]:
+def latency_scenario(i: int, now: datetime) -> tuple[str, list[Event]]:
     code = f"LAT-{i:05d}"
     site = PORTS[i % len(PORTS)]
     at = now - timedelta(hours=1)
@@ -546,7 +546,7 @@ async def _latency(
     say: Progress,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
-    scenarios = [_latency_scenario(i, now) for i in range(samples)]
+    scenarios = [latency_scenario(i, now) for i in range(samples)]
     say(f"latency: {samples} scenarios, one every {LATENCY_INTERVAL_SECONDS * 1000:.0f} ms …")
     sent: dict[str, tuple[float, float]] = {}  # code -> (perf, wall) just before accept()
     accept_ms: list[float] = []

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from coldchain.bench import machine, percentile
+from coldchain.embedded import free_port
 from connectors.auth import new_token, tokens_file_entry
 from connectors.store import EventRecord, open_store
 from schemas.events import content_hash, validate_event
@@ -131,14 +132,6 @@ def _summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def main(data_dir: Path | None, events: int, samples: int, as_json: bool) -> None:
     """`coldchain bench --trace`: run, then print a table (or JSON on stdout)."""
     import json
@@ -184,7 +177,7 @@ def run(data_dir: Path, events: int, samples: int) -> dict[str, Any]:
     token = new_token()
     tokens = data_dir / "bench-tokens.yaml"
     tokens.write_text("tokens:\n" + tokens_file_entry(token, "regulator", []))
-    port = _free_port()
+    port = free_port()
     log = (data_dir / "bench-up.log").open("wb")
     server = subprocess.Popen(
         [

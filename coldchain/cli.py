@@ -274,9 +274,23 @@ def bench(
     ] = False,
     trace_events: Annotated[int, typer.Option("--trace-events", min=18)] = 1_000_000,
     trace_samples: Annotated[int, typer.Option("--trace-samples", min=1)] = 200,
+    oncall: Annotated[
+        bool,
+        typer.Option(
+            "--oncall",
+            help="Instead: accept() to the on-call webhook through a real Alertmanager.",
+        ),
+    ] = False,
+    oncall_samples: Annotated[int, typer.Option("--oncall-samples", min=1)] = 200,
 ) -> None:
     """Measure throughput and event-to-alert latency of the embedded stack, in this process
-    (or, with --trace, query latency on a large store)."""
+    (or, with --trace, query latency on a large store; with --oncall, event to page)."""
+    if oncall:
+        from coldchain.bench_oncall import main as run_oncall_bench
+
+        if run_oncall_bench(data_dir, oncall_samples, as_json):
+            raise typer.Exit(code=1)
+        return
     if trace:
         from coldchain.bench_trace import main as run_trace_bench
 

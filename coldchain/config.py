@@ -40,6 +40,10 @@ class Settings:
     kafka_bootstrap: str | None = None
     clickhouse_url: str | None = None
     alertmanager_url: str | None = None
+    #: How often firing alerts are posted to Alertmanager again (< its resolve_timeout).
+    alertmanager_repost_seconds: float = 60.0
+    #: Where people reach the console: the base of links in Alertmanager notifications.
+    public_url: str | None = None
     topics: Topics = field(default_factory=Topics)
     rules_file: Path | None = None
     group_id: str = "coldchain-worker"
@@ -47,6 +51,10 @@ class Settings:
     @property
     def embedded_broker(self) -> bool:
         return self.kafka_bootstrap is None
+
+    @property
+    def console_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -68,6 +76,10 @@ class Settings:
             kafka_bootstrap=env.get("COLDCHAIN_KAFKA_BOOTSTRAP") or None,
             clickhouse_url=env.get("COLDCHAIN_CLICKHOUSE_URL") or None,
             alertmanager_url=env.get("COLDCHAIN_ALERTMANAGER_URL") or None,
+            public_url=env.get("COLDCHAIN_PUBLIC_URL") or None,
+            alertmanager_repost_seconds=float(
+                env.get("COLDCHAIN_ALERTMANAGER_REPOST_SECONDS") or 60.0
+            ),
             topics=topics,
             group_id=env.get("COLDCHAIN_GROUP_ID", "coldchain-worker"),
         )

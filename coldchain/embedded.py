@@ -112,7 +112,7 @@ class EmbeddedBroker:
         attempts_left = 1 if self._requested_port is not None else _AUTO_PORT_ATTEMPTS
         while True:
             attempts_left -= 1
-            port = self._requested_port or _free_port(self._host)
+            port = self._requested_port or free_port(self._host)
             if self._requested_port is not None:
                 _ensure_port_free(self._host, port)
             process = self._spawn(binary, port)
@@ -226,7 +226,8 @@ def _die_with_parent() -> Callable[[], None] | None:
     return in_child
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the OS's pick)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]

@@ -23,13 +23,16 @@ from faust.contrib.asgi import faust_app_running
 from coldchain.config import Settings
 from coldchain.embedded import EmbeddedBroker
 from coldchain.rulesets import RuleSetError, load_rule_set
+from connectors.alertmanager import AlertmanagerSink
 from connectors.ingest import Ingestor
 from connectors.kafka import EventProducer, ensure_topics
 from connectors.metrics import initialise as initialise_metrics
 from connectors.spool import Spool
 from connectors.store import LineageStore, open_store
+from connectors.store_gauges import StoreGauges
 from pipeline.app import Worker, WorkerConfig
 from pipeline.evaluate import Evaluator
+from pipeline.notify import Notifier
 from pipeline.store_writer import StoreWriter
 from schemas.alerts import Alert
 
@@ -74,6 +77,7 @@ class Runtime:
         self._producer: EventProducer | None = None
         self._worker: Worker | None = None
         self._trimmer: asyncio.Task[None] | None = None
+        self._gauges: asyncio.Task[None] | None = None
         self.bootstrap: str | None = settings.kafka_bootstrap
 
     @property
@@ -135,6 +139,7 @@ class Runtime:
         self._stack.callback(ingestor.close)
         self._ingestor = ingestor
 
+        sites = await store.sites()
         if self.role in ("up", "worker"):
             topics = settings.topics
 
@@ -152,18 +157,29 @@ class Runtime:
                 ]
                 await producer.send_grouped(topics.sites, topics.partitions, notices)
 
+            notifier = None
+            if settings.alertmanager_url:
+                sink = AlertmanagerSink(settings.alertmanager_url, settings.console_url)
+                self._stack.push_async_callback(sink.close)
+                notifier = Notifier(
+                    store, sink, topics.partitions, settings.alertmanager_repost_seconds
+                )
+                log.info("alerts go to Alertmanager at %s", settings.alertmanager_url)
+
             worker = Worker(
                 WorkerConfig(
                     bootstrap=bootstrap,
                     group_id=settings.group_id,
                     events_topic=topics.events,
                     sites_topic=topics.sites,
+                    alerts_topic=topics.alerts,
                     partitions=topics.partitions,
                     datadir=settings.data_dir / "faust",
                 ),
-                StoreWriter(store, producer.send_dead_letter, self.clock),
+                StoreWriter(store, producer.send_dead_letter, self.clock, sites),
                 Evaluator(store, self.rules, self.clock, publish),
                 notify_sites,
+                notifier,
             )
             await self._stack.enter_async_context(faust_app_running(worker.app, stop_timeout=10))
             self._worker = worker
@@ -171,16 +187,21 @@ class Runtime:
         await ingestor.replay_spool()
         if spool is not None:
             self._trimmer = asyncio.create_task(self._trim_forever(), name="spool-trim")
-        initialise_metrics()
+        topics = settings.topics
+        initialise_metrics(sites, [topics.events, topics.sites, topics.alerts])
+        if self.role in ("up", "api"):
+            gauges = StoreGauges(store, self.rules, self.clock)
+            self._gauges = asyncio.create_task(gauges.run(), name="store-gauges")
         if self._worker is not None:
             await asyncio.wait_for(self._worker.ready.wait(), timeout=60)
         log.info("coldchain %s started in %.1f s", self.role, time.monotonic() - started)
 
     async def stop(self) -> None:
-        if self._trimmer is not None:
-            self._trimmer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._trimmer
+        for task in (self._trimmer, self._gauges):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._ingestor is not None and self._worker is not None:
             await self._drain()
         await self._stack.aclose()

@@ -105,7 +105,7 @@ class Ingestor:
         if payloads:
             await self._producer.send_events(payloads)
         for event, _ in fresh:
-            EVENTS_ACCEPTED.labels(event.event_type).inc()
+            EVENTS_ACCEPTED.labels(event.site_id, event.event_type).inc()
         DUPLICATES.labels("api").inc(duplicates)
         return Accepted(accepted=len(events), duplicates=duplicates)
 

@@ -11,7 +11,11 @@
       └─ agent evaluate_sites (partitioned by site): per-zone rule (mixed storage) for
          the touched codes and the batches that may have shared a stay with them
            └─ alert changes -> lineage store + coldchain.alerts
+    coldchain.alerts   key: trace code; value: JSON array of alerts (only when a sink is set)
+      └─ agent notify_alerts: Notifier -> Alertmanager, in order, retried until taken
+         (and a timer posts the firing alerts of the partitions held again)
 
+Timers measure the consumer lag of every partition held (coldchain_consumer_lag).
 The agents only move data; what happens to a batch lives in StoreWriter and Evaluator,
 and the lineage store is the only state, so a restarted worker loses nothing.
 """
@@ -19,7 +23,8 @@ and the lineage store is the only state, so a restarted worker loses nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,13 +33,21 @@ from typing import Any
 import faust
 import orjson
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
+from connectors.metrics import CONSUMER_LAG, CONSUMER_MESSAGES
 from pipeline.evaluate import Evaluator
+from pipeline.notify import Notifier
 from pipeline.store_writer import RawMessage, StoreWriter
+from schemas.alerts import Alert
+
+log = logging.getLogger(__name__)
 
 #: Messages per batch taken from the stream (each may carry many events).
 TAKE_MESSAGES = 500
 TAKE_WITHIN_SECONDS = 0.05
+#: How often the consumer lag is measured.
+LAG_SECONDS = 5.0
 #: faust hard-codes a 1500 ms fetch wait, and tansu holds every fetch for the whole
 #: wait even when data is there: ~530 ms latency p50 instead of ~2 ms (PLATFORM.md).
 FETCH_MAX_WAIT_MS = 100
@@ -61,6 +74,7 @@ class WorkerConfig:
     group_id: str
     events_topic: str
     sites_topic: str
+    alerts_topic: str
     partitions: int
     datadir: Path
 
@@ -74,9 +88,13 @@ class Worker:
         writer: StoreWriter,
         evaluator: Evaluator,
         notify_sites: Callable[[dict[str, set[str]]], Awaitable[None]],
+        notifier: Notifier | None = None,
     ) -> None:
         _short_fetch_wait()
         self.ready = asyncio.Event()
+        #: Next offset to process per partition, for the lag (what the agents finished).
+        self._processed: dict[TP, int] = {}
+        self._lag_shown: set[TP] = set()
         self.app = faust.App(
             config.group_id,
             broker=f"kafka://{config.bootstrap}",
@@ -119,6 +137,7 @@ class Worker:
             async for batch in stream.take_events(TAKE_MESSAGES, within=TAKE_WITHIN_SECONDS):
                 stored = await writer.handle([_raw(event.message) for event in batch])
                 await notify_sites(await evaluator.batches(stored))
+                self._done(config.events_topic, batch)
 
         @self.app.agent(sites, name="evaluate_sites")
         async def evaluate_sites(stream: Any) -> None:
@@ -128,6 +147,64 @@ class Worker:
                     for notice in orjson.loads(event.message.value):
                         touched.setdefault(notice["site_id"], set()).update(notice["trace_codes"])
                 await evaluator.sites(touched)
+                self._done(config.sites_topic, batch)
+
+        if notifier is not None:
+            alerts = raw_topic(config.alerts_topic)
+
+            @self.app.agent(alerts, name="notify_alerts")
+            async def notify_alerts(stream: Any) -> None:
+                async for batch in stream.take_events(TAKE_MESSAGES, within=TAKE_WITHIN_SECONDS):
+                    changes = [
+                        Alert.model_validate(item)
+                        for event in batch
+                        for item in orjson.loads(event.message.value)
+                    ]
+                    await notifier.changes(changes)
+                    self._done(config.alerts_topic, batch)
+
+            async def repost_firing() -> None:
+                held = {tp.partition for tp in self._held() if tp.topic == config.alerts_topic}
+                try:
+                    await notifier.repost(held)
+                except Exception:
+                    log.exception("could not post the firing alerts again; next time")
+
+            self.app.timer(notifier.repost_seconds)(repost_firing)
+
+        self.app.timer(LAG_SECONDS)(self._measure_lag)
+
+    def _done(self, topic: str, batch: Sequence[Any]) -> None:
+        CONSUMER_MESSAGES.labels(topic).inc(len(batch))
+        for event in batch:
+            message = event.message
+            tp = message.tp
+            self._processed[tp] = max(self._processed.get(tp, 0), message.offset + 1)
+
+    def _held(self) -> set[TP]:
+        return set(self.app.consumer.assignment()) if self.app.started else set()
+
+    async def _measure_lag(self) -> None:
+        try:
+            await self._measure_lag_once()
+        except Exception:
+            # During a rebalance the consumer may not answer: the next tick will.
+            log.debug("could not measure the consumer lag", exc_info=True)
+
+    async def _measure_lag_once(self) -> None:
+        held = self._held()
+        ends = await self.app.consumer.highwaters(*held) if held else {}
+        for tp in held:
+            done = self._processed.get(tp)
+            if done is None:
+                # Nothing processed here since this worker got the partition: where it
+                # reads next (ahead of processing only by the batch in hand).
+                done = await self.app.consumer.position(tp)
+            if done is not None and tp in ends:
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, ends[tp] - done))
+        for tp in set(self._lag_shown) - held:
+            CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+        self._lag_shown = held
 
     @property
     def healthy(self) -> bool:

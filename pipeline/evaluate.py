@@ -111,7 +111,7 @@ class Evaluator:
         await self._store.insert_alerts(changes, now)
         await self._publish(changes)
         for alert in changes:
-            ALERTS_CHANGED.labels(alert.type, alert.severity, alert.status).inc()
+            ALERTS_CHANGED.labels(alert.type, alert.severity, _change(alert, now)).inc()
             log.info(
                 "alert %s %s %s at %s (%s)",
                 alert.status,
@@ -120,3 +120,10 @@ class Evaluator:
                 alert.site_id,
                 alert.alert_id,
             )
+
+
+def _change(alert: Alert, now: datetime) -> str:
+    # reconcile keeps a still-firing alert's detected_at, so a new one carries `now`.
+    if alert.status == "resolved":
+        return "resolved"
+    return "raised" if alert.detected_at == now else "updated"

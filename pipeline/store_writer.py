@@ -8,8 +8,7 @@ written to the lineage store in one insert, once per ``event_id``.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,9 +17,12 @@ import orjson
 from connectors.metrics import (
     CONFLICTS,
     DUPLICATES,
-    EVENTS_REJECTED,
+    EVENT_DELAY,
     EVENTS_STORED,
-    STORE_WRITE_SECONDS,
+    PIPELINE_LATENCY,
+    UNKNOWN,
+    count_rejected,
+    event_type_label,
 )
 from connectors.store import ConflictRecord, EventRecord, LineageStore
 from schemas.events import InvalidEvents, canonical_json, content_hash, validate_event
@@ -39,11 +41,17 @@ class RawMessage:
 
 class StoreWriter:
     def __init__(
-        self, store: LineageStore, dead_letter: DeadLetterSink, clock: Callable[[], datetime]
+        self,
+        store: LineageStore,
+        dead_letter: DeadLetterSink,
+        clock: Callable[[], datetime],
+        known_sites: Iterable[str] = (),
     ) -> None:
         self._store = store
         self._dead_letter = dead_letter
         self._clock = clock
+        #: Sites with stored events: the only site labels a dead letter may carry.
+        self._known_sites = set(known_sites)
 
     async def handle(self, messages: Sequence[RawMessage]) -> list[str]:
         """Store the batch; returns the trace codes that gained events (to evaluate)."""
@@ -76,11 +84,14 @@ class StoreWriter:
                     )
                 )
         if fresh:
-            started = time.perf_counter()
             await self._store.insert_events(list(fresh.values()))
-            STORE_WRITE_SECONDS.observe(time.perf_counter() - started)
+            now = self._clock()
             for record in fresh.values():
-                EVENTS_STORED.labels(record.event.event_type).inc()
+                event = record.event
+                EVENTS_STORED.labels(event.site_id, event.event_type).inc()
+                self._known_sites.add(event.site_id)
+                EVENT_DELAY.observe((now - event.occurred_at).total_seconds())
+                PIPELINE_LATENCY.observe((now - record.received_at).total_seconds())
         if conflicts:
             await self._store.insert_conflicts(conflicts)
             CONFLICTS.labels("worker").inc(len(conflicts))
@@ -93,6 +104,7 @@ class StoreWriter:
             decoded = orjson.loads(message.value or b"")
         except orjson.JSONDecodeError as exc:
             await self._reject(source, "message value is not JSON", str(exc), message.value)
+            count_rejected("dead_letter", [(UNKNOWN, UNKNOWN)])
             return []
         items = decoded if isinstance(decoded, list) else [decoded]
         records = []
@@ -102,9 +114,18 @@ class StoreWriter:
             except InvalidEvents as exc:
                 errors = [e.model_dump() for e in exc.errors]
                 await self._reject(source, "event failed validation", errors, item)
+                count_rejected("dead_letter", [self._labels(item)])
                 continue
             records.append(EventRecord(event, content_hash(event), message.timestamp))
         return records
+
+    def _labels(self, item: object) -> tuple[str, str]:
+        """(site_id, event_type) labels of a refused item: no token vouches for a site
+        here, so only a site that already has stored events is one."""
+        fields = item if isinstance(item, dict) else {}
+        site = fields.get("site_id")
+        known = site if isinstance(site, str) and site in self._known_sites else UNKNOWN
+        return known, event_type_label(fields.get("event_type"))
 
     async def _reject(
         self, source: dict[str, object], reason: str, errors: object, value: object
@@ -120,4 +141,3 @@ class StoreWriter:
                 "detected_at": self._clock().isoformat(),
             }
         )
-        EVENTS_REJECTED.labels("dead_letter").inc()

@@ -29,6 +29,17 @@ SEVERITY: Final[dict[str, Severity]] = {
     "info_mismatch": "warning",
 }
 
+#: How people read each type: Chinese first, English beside (the console says the same).
+ALERT_TITLES: Final[dict[str, tuple[str, str]]] = {
+    "missing_disinfection": ("缺少消杀", "missing disinfection"),
+    "missing_nucleic_test": ("缺少核酸检测", "missing nucleic test"),
+    "positive_nucleic_test": ("核酸检测阳性", "positive nucleic test"),
+    "mixed_storage": ("进口与国产混存", "mixed storage"),
+    "unknown_trace_code": ("未知追溯码", "unknown trace code"),
+    "quantity_exceeded": ("数量超出", "quantity exceeded"),
+    "info_mismatch": ("信息不一致", "info mismatch"),
+}
+
 
 class Finding(BaseModel):
     """A condition a rule found, before it has an id, a status and a detection time."""

@@ -27,5 +27,13 @@ class RuleSet(BaseModel):
     #: Declared origins that the disinfection and test rules apply to.
     imported_origins: frozenset[Literal["imported", "domestic"]] = frozenset({"imported"})
 
+    #: How often a site is expected to push something; silent longer, Prometheus alerts.
+    report_interval: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
+    #: Per-site exceptions to ``report_interval`` (a market that closes on Sundays...).
+    report_intervals: dict[str, timedelta] = Field(default_factory=dict)
+
     def runs(self, alert_type: AlertType) -> bool:
         return alert_type in self.enabled
+
+    def report_interval_of(self, site_id: str) -> timedelta:
+        return self.report_intervals.get(site_id, self.report_interval)

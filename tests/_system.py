@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,10 @@ from typing import Any
 
 import httpx
 
+from coldchain.embedded import free_port
 from connectors.auth import new_token, tokens_file_entry
 
 COLDCHAIN = [sys.executable, "-m", "coldchain"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

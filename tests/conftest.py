@@ -1,11 +1,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from coldchain.embedded import EmbeddedBroker
+from connectors.store import LineageStore, open_store
 from tests._clickhouse import CLICKHOUSE_SERVER, running_clickhouse_server
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[LineageStore]:
+    """An embedded (chdb) lineage store of the test's own, migrated."""
+    store = open_store(None, tmp_path)
+    await store.migrate()
+    yield store
+    await store.close()
 
 
 @pytest.fixture(scope="session")

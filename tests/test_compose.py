@@ -6,6 +6,9 @@ No Docker engine runs here, so nothing is built or started. What is checked:
 - the structure that matters, from the YAML with compose's `${VAR:-default}` interpolation
   applied: services, healthchecks, dependency conditions, the contract's env vars pointing
   at compose service names, a worker that scales, mounts and build inputs that exist;
+- the monitoring services (Prometheus, Alertmanager, Grafana): pinned images, the ops/ files
+  mounted where their configs expect them, ports, and ops/prometheus/prometheus.yml naming
+  the compose services and ports it scrapes and alerts to;
 - the Dockerfile's base image, user, port and ENTRYPOINT, read as text.
 """
 
@@ -35,6 +38,11 @@ OPERATOR_FILES = {REPO / "deploy" / "tokens.yaml"}
 
 APP_SERVICES = ("api", "worker")
 BACKING_SERVICES = ("kafka", "clickhouse")
+MONITORING_SERVICES = ("prometheus", "alertmanager", "grafana")
+PROMETHEUS_CONFIG = REPO / "ops" / "prometheus" / "prometheus.yml"
+GRAFANA_DASHBOARD_PROVIDER = (
+    REPO / "ops" / "grafana" / "provisioning" / "dashboards" / "coldchain.yml"
+)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -218,7 +226,7 @@ def test_schema_check_rejects_a_broken_compose_file(tmp_path: Path) -> None:
 
 def test_services_exist(compose: dict[str, Any]) -> None:
     names = set(services(compose))
-    assert {*BACKING_SERVICES, *APP_SERVICES} <= names, names
+    assert {*BACKING_SERVICES, *APP_SERVICES, *MONITORING_SERVICES} <= names, names
 
 
 def test_backing_service_images(compose: dict[str, Any]) -> None:
@@ -308,14 +316,18 @@ def test_apps_point_at_the_compose_services(env: dict[str, str], password: str) 
         assert parts.password == ch_env["CLICKHOUSE_PASSWORD"], url
         assert parts.path == "/" + (ch_env["CLICKHOUSE_DB"] or ""), url
 
-        assert "COLDCHAIN_ALERTMANAGER_URL" in app, f"{name}: COLDCHAIN_ALERTMANAGER_URL missing"
-        assert app["COLDCHAIN_ALERTMANAGER_URL"] in ("", None), "empty unless the operator sets it"
+        # The bundled Alertmanager unless the operator says otherwise.
+        url = app.get("COLDCHAIN_ALERTMANAGER_URL")
+        assert url == "http://alertmanager:9093", f"{name}: COLDCHAIN_ALERTMANAGER_URL={url}"
+        parts = urlsplit(url)
+        assert parts.hostname in names and parts.port == 9093, url
 
 
-def test_alertmanager_url_passes_through() -> None:
-    svc = services(load_compose({"COLDCHAIN_ALERTMANAGER_URL": "http://am:9093"}))
+@pytest.mark.parametrize("url", ["http://am:9093", ""], ids=["another", "empty-sends-none"])
+def test_alertmanager_url_passes_through(url: str) -> None:
+    svc = services(load_compose({"COLDCHAIN_ALERTMANAGER_URL": url}))
     for name in APP_SERVICES:
-        assert environment(svc[name])["COLDCHAIN_ALERTMANAGER_URL"] == "http://am:9093"
+        assert environment(svc[name])["COLDCHAIN_ALERTMANAGER_URL"] == url
 
 
 def test_kafka_is_single_node_kraft(compose: dict[str, Any]) -> None:
@@ -393,10 +405,139 @@ def test_api_and_worker_run_the_same_image(compose: dict[str, Any]) -> None:
         assert services(compose)[name].get("restart") == "unless-stopped", name
 
 
-def test_no_monitoring_services_yet(compose: dict[str, Any]) -> None:
-    images = " ".join(str(s.get("image", "")) for s in services(compose).values())
-    for absent in ("prometheus", "alertmanager", "grafana"):
-        assert absent not in images, f"{absent} comes in a later change"
+# --- monitoring ----------------------------------------------------------------------------
+
+
+def mount(service: dict[str, Any], target: str) -> dict[str, Any]:
+    found = [v for v in volumes(service) if v["target"] == target]
+    assert len(found) == 1, f"nothing (or more than one thing) is mounted at {target}"
+    return found[0]
+
+
+def bind_source(service: dict[str, Any], target: str) -> Path:
+    v = mount(service, target)
+    assert v["type"] == "bind", v
+    assert v.get("read_only") is True, f"{target} should be mounted read-only"
+    return (REPO / str(v["source"])).resolve()
+
+
+def flag(service: dict[str, Any], name: str) -> str:
+    """The value of ``--name=value`` in the service's command."""
+    values = [a.split("=", 1)[1] for a in service["command"] if a.startswith(f"--{name}=")]
+    assert len(values) == 1, f"--{name} in {service['command']}"
+    return str(values[0])
+
+
+def published(service: dict[str, Any]) -> set[tuple[str, str]]:
+    """(host port, container port) of each short-form `ports` entry."""
+    pairs = set()
+    for entry in service.get("ports", []):
+        host, _, container = str(entry).rpartition(":")
+        pairs.add((host.rpartition(":")[2], container))
+    return pairs
+
+
+def test_monitoring_images_are_pinned(compose: dict[str, Any]) -> None:
+    svc = services(compose)
+    assert re.fullmatch(r"prom/prometheus:v2\.53\.\d+", svc["prometheus"]["image"])
+    assert re.fullmatch(r"prom/alertmanager:v0\.27\.\d+", svc["alertmanager"]["image"])
+    assert re.fullmatch(r"grafana/grafana:11\.6\.\d+", svc["grafana"]["image"])
+    for name in MONITORING_SERVICES:
+        assert "build" not in svc[name], name
+        assert svc[name].get("restart") == "unless-stopped", name
+
+
+def test_monitoring_ports(compose: dict[str, Any]) -> None:
+    svc = services(compose)
+    assert ("9090", "9090") in published(svc["prometheus"])
+    assert ("9093", "9093") in published(svc["alertmanager"])
+    assert ("3000", "3000") in published(svc["grafana"])
+
+
+def test_monitoring_healthchecks(compose: dict[str, Any]) -> None:
+    svc = services(compose)
+    # The prom/* images have busybox wget, no curl; the Grafana image (Alpine) has it too.
+    for name, url in [
+        ("prometheus", "http://localhost:9090/-/ready"),
+        ("alertmanager", "http://localhost:9093/-/ready"),
+        ("grafana", "http://localhost:3000/api/health"),
+    ]:
+        assert svc[name]["healthcheck"]["test"] == ["CMD", "wget", "-qO-", url], name
+
+
+def test_prometheus_mounts_its_config_and_the_rules(compose: dict[str, Any]) -> None:
+    prom = services(compose)["prometheus"]
+    config_path = flag(prom, "config.file")
+    assert bind_source(prom, config_path) == PROMETHEUS_CONFIG
+    rules = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))["rule_files"]
+    assert rules == ["/etc/prometheus/rules/*.yml"], rules
+    assert bind_source(prom, "/etc/prometheus/rules") == REPO / "ops" / "prometheus" / "rules"
+    assert list((REPO / "ops" / "prometheus" / "rules").glob("*.yml")), "no rule files"
+    storage = mount(prom, flag(prom, "storage.tsdb.path"))
+    assert storage["type"] == "volume", storage
+
+
+def test_prometheus_scrapes_and_alerts_to_the_compose_services(compose: dict[str, Any]) -> None:
+    svc = services(compose)
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    # The API: its one container, on the port its command serves /metrics on.
+    (api_target,) = jobs["coldchain-api"]["static_configs"][0]["targets"]
+    assert api_target == f"api:{command_port(svc['api'])}"
+    # Every worker replica: the DNS name is the service, the port what each worker serves.
+    (dns,) = jobs["coldchain-worker"]["dns_sd_configs"]
+    assert dns["names"] == ["worker"] and dns["type"] == "A"
+    worker = svc["worker"]
+    assert dns["port"] == command_port(worker) == 8081
+    assert str(dns["port"]) in [str(p) for p in worker.get("expose", [])]
+    assert "--host" in worker["command"]
+    assert worker["command"][worker["command"].index("--host") + 1] == "0.0.0.0"
+    (manager,) = config["alerting"]["alertmanagers"]
+    (target,) = manager["static_configs"][0]["targets"]
+    host, _, port = target.partition(":")
+    assert host == "alertmanager" and host in svc
+    assert (port, port) in published(svc["alertmanager"])
+
+
+def test_alertmanager_mounts_its_config(compose: dict[str, Any]) -> None:
+    am = services(compose)["alertmanager"]
+    assert bind_source(am, flag(am, "config.file")) == REPO / "ops" / "alertmanager.yml"
+    assert mount(am, flag(am, "storage.path"))["type"] == "volume"
+    # One instance: no gossip listener (and no warning about a cluster of one).
+    assert "--cluster.listen-address=" in am["command"]
+
+
+def test_grafana_provisions_from_ops(compose: dict[str, Any]) -> None:
+    grafana = services(compose)["grafana"]
+    provisioning = REPO / "ops" / "grafana" / "provisioning"
+    assert bind_source(grafana, "/etc/grafana/provisioning") == provisioning
+    dashboards = bind_source(grafana, "/var/lib/grafana/dashboards")
+    assert dashboards == REPO / "ops" / "grafana" / "dashboards"
+    # The dashboard provider reads the folder the dashboards are mounted at.
+    provider = yaml.safe_load(GRAFANA_DASHBOARD_PROVIDER.read_text(encoding="utf-8"))
+    paths = [p["options"]["path"] for p in provider["providers"]]
+    assert paths == ["/var/lib/grafana/dashboards"], paths
+    assert list(dashboards.glob("*.json")), "no dashboards"
+    # The provisioned datasource is the compose service.
+    datasources = yaml.safe_load(
+        (provisioning / "datasources" / "prometheus.yml").read_text(encoding="utf-8")
+    )["datasources"]
+    prom = services(compose)["prometheus"]
+    for source in datasources:
+        url = urlsplit(source["url"])
+        assert url.hostname == "prometheus", source
+        assert (str(url.port), str(url.port)) in published(prom), source
+    assert mount(grafana, "/var/lib/grafana")["type"] == "volume"
+
+
+@pytest.mark.parametrize(
+    ("env", "password"), [({}, "admin"), ({"GRAFANA_ADMIN_PASSWORD": "s3cret"}, "s3cret")]
+)
+def test_grafana_login(env: dict[str, str], password: str) -> None:
+    grafana_env = environment(services(load_compose(env))["grafana"])
+    assert grafana_env["GF_SECURITY_ADMIN_PASSWORD"] == password
+    assert grafana_env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert grafana_env.get("GF_USERS_ALLOW_SIGN_UP") == "false"
 
 
 # --- files compose builds from or mounts ---------------------------------------------------

@@ -21,7 +21,7 @@ from connectors.api._body import BadBody, BodyTooLarge, parse_items, read_capped
 from connectors.api._context import Backend, Context
 from connectors.auth import TokenRegistry
 from connectors.ingest import ConflictingEvents
-from connectors.metrics import CONFLICTS, EVENTS_REJECTED
+from connectors.metrics import CONFLICTS, UNKNOWN, count_rejected, event_type_label
 from connectors.store import AlertFilter
 from pipeline.rules.lineage import build_lineage
 from schemas.alerts import AlertType
@@ -89,17 +89,23 @@ def _install_v1(app: FastAPI, ctx: Context) -> None:
             principal = principal_of(request)
         except HTTPException:
             # Only refused pushes count as rejected events; a refused read is not one.
-            EVENTS_REJECTED.labels("unauthorized").inc()
+            count_rejected("unauthorized", [(UNKNOWN, UNKNOWN)])
             raise
+
+        def labels(site_id: object, event_type: object) -> tuple[str, str]:
+            site = site_id if isinstance(site_id, str) and principal.may_push(site_id) else UNKNOWN
+            return site, event_type_label(event_type)
+
         try:
             body = await read_capped(request.stream(), request.headers.get("content-length"))
             items, errors = parse_items(body, request.headers.get("content-type", ""))
         except BodyTooLarge:
-            EVENTS_REJECTED.labels("too_large").inc()
+            count_rejected("too_large", [(UNKNOWN, UNKNOWN)])
             return _error(413, "too large: at most 10,000 events and 16 MiB per request")
         except BadBody as exc:
-            EVENTS_REJECTED.labels("invalid").inc()
+            count_rejected("invalid", [(UNKNOWN, UNKNOWN)])
             return _invalid(exc.errors)
+        unparsed = len(errors)
         now = clock()
         events: list[Event] = []
         for index, raw in items:
@@ -108,7 +114,14 @@ def _install_v1(app: FastAPI, ctx: Context) -> None:
             except InvalidEvents as exc:
                 errors.extend(exc.errors)
         if errors:
-            EVENTS_REJECTED.labels("invalid").inc(len(items) + len(errors) - len(events))
+            # All or nothing: every event of the request is refused, each counted once.
+            count_rejected(
+                "invalid",
+                [
+                    *(labels(_get(raw, "site_id"), _get(raw, "event_type")) for _, raw in items),
+                    *[(UNKNOWN, UNKNOWN)] * unparsed,
+                ],
+            )
             return _invalid(sorted(errors, key=lambda e: e.index or 0))
         foreign = [
             {"index": i, "event_id": e.event_id, "site_id": e.site_id}
@@ -116,12 +129,12 @@ def _install_v1(app: FastAPI, ctx: Context) -> None:
             if not principal.may_push(e.site_id)
         ]
         if foreign:
-            EVENTS_REJECTED.labels("forbidden").inc(len(events))
+            count_rejected("forbidden", [labels(e.site_id, e.event_type) for e in events])
             return _error(403, "this token may not push events for these sites", events=foreign)
         try:
             result = await backend().ingestor.accept(events)
         except ConflictingEvents as exc:
-            EVENTS_REJECTED.labels("conflict").inc(len(events))
+            count_rejected("conflict", [labels(e.site_id, e.event_type) for e in events])
             CONFLICTS.labels("api").inc(len(exc.conflicts))
             return _error(
                 409,
@@ -213,3 +226,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+def _get(raw: object, field: str) -> object:
+    return raw.get(field) if isinstance(raw, dict) else None

@@ -88,6 +88,14 @@ class LineageStore(Protocol):
         """Codes that may have had stock at the site in these zones during these times."""
         ...
 
+    async def site_activity(self) -> dict[str, datetime]:
+        """Every site that ever had an event -> when its newest event was received."""
+        ...
+
+    async def firing_counts(self) -> list[tuple[str, str, str, int]]:
+        """(type, severity, site_id, number) of the alerts firing now."""
+        ...
+
     async def sites(self) -> list[str]:
         """Every site that ever had an event."""
         ...

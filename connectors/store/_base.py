@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 from clickhouse_driver.util.escape import escape_param
 
+from connectors.metrics import STORE_ROWS, STORE_WRITE_SECONDS
 from schemas.alerts import Alert
 from schemas.events import EVENT_TYPES, Event, canonical_json, load_stored
 
@@ -135,6 +137,15 @@ _ALERTS_OF: Final = """
 SELECT payload FROM alerts FINAL WHERE trace_code IN %(codes)s
 """
 
+_SITE_ACTIVITY: Final = """
+SELECT site_id, max(received_at_us) AS last_us FROM events GROUP BY site_id
+"""
+
+_FIRING_COUNTS: Final = """
+SELECT type, severity, site_id, count() AS n
+FROM alerts FINAL WHERE status = 'firing' GROUP BY type, severity, site_id
+"""
+
 _EVENTS_BETWEEN: Final = """
 SELECT event_id, content_hash, payload
 FROM events FINAL
@@ -176,6 +187,10 @@ def _micros(moment: datetime) -> int:
     if moment.utcoffset() is None:
         raise ValueError(f"{moment!r} has no UTC offset; the store keeps only aware datetimes")
     return (moment - _EPOCH) // _MICROSECOND
+
+
+def _from_micros(micros: int) -> datetime:
+    return _EPOCH + micros * _MICROSECOND
 
 
 def _first_wins(received_us: int) -> int:
@@ -249,7 +264,7 @@ class AlertFilter:
     trace_code: str | None = None
     status: str | None = None
     since: datetime | None = None
-    limit: int = 100
+    limit: int | None = 100  # None: every match
 
 
 def _split_statements(sql: str) -> list[str]:
@@ -330,7 +345,7 @@ class SqlStore(ABC):
     async def insert_events(self, records: Sequence[EventRecord]) -> None:
         """Store a batch of events with one insert; duplicates are resolved on read."""
         if records:
-            await self._run(self._insert_events, list(records))
+            await self._write("events", len(records), self._insert_events, list(records))
 
     async def existing_hashes(self, event_ids: Sequence[str]) -> dict[str, str]:
         """event_id -> content hash of its stored (first received) version, for known ids."""
@@ -342,7 +357,7 @@ class SqlStore(ABC):
     async def insert_conflicts(self, conflicts: Sequence[ConflictRecord]) -> None:
         """Record rejected versions with one insert."""
         if conflicts:
-            await self._run(self._insert_conflicts, list(conflicts))
+            await self._write("conflicts", len(conflicts), self._insert_conflicts, list(conflicts))
 
     async def events_of(self, trace_code: str) -> list[Event]:
         """The trace code's events, each event_id once, in lineage order."""
@@ -365,7 +380,7 @@ class SqlStore(ABC):
         """Store alert changes with one insert; the newest ``updated_at`` of an id stands."""
         if alerts:
             rows = [_alert_row(alert, _micros(updated_at)) for alert in alerts]
-            await self._run(self._insert, "alerts", _ALERT_COLUMNS, rows)
+            await self._write("alerts", len(rows), self._insert, "alerts", _ALERT_COLUMNS, rows)
 
     async def alerts_of(self, trace_codes: Sequence[str]) -> list[Alert]:
         """Every alert (firing or resolved) whose trace_code is one of these."""
@@ -404,6 +419,16 @@ class SqlStore(ABC):
         rows = await self._run(self._query, "SELECT DISTINCT site_id FROM site_codes")
         return sorted(row["site_id"] for row in rows)
 
+    async def site_activity(self) -> dict[str, datetime]:
+        """Every site that ever had an event -> when its newest event was received."""
+        rows = await self._run(self._query, _SITE_ACTIVITY)
+        return {row["site_id"]: _from_micros(row["last_us"]) for row in rows}
+
+    async def firing_counts(self) -> list[tuple[str, str, str, int]]:
+        """(type, severity, site_id, number) of the alerts firing now."""
+        rows = await self._run(self._query, _FIRING_COUNTS)
+        return [(r["type"], r["severity"], r["site_id"], int(r["n"])) for r in rows]
+
     async def events_between(
         self, start: datetime, end: datetime, site_ids: Sequence[str]
     ) -> list[Event]:
@@ -433,6 +458,14 @@ class SqlStore(ABC):
         finally:
             self._closed = True
             self._executor.shutdown(wait=True)
+
+    async def _write(
+        self, table: str, rows: int, call: Callable[P, None], *args: P.args, **kwargs: P.kwargs
+    ) -> None:
+        started = time.perf_counter()
+        await self._run(call, *args, **kwargs)
+        STORE_WRITE_SECONDS.labels(table).observe(time.perf_counter() - started)
+        STORE_ROWS.labels(table).inc(rows)
 
     async def _run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._closed:
@@ -503,7 +536,7 @@ class SqlStore(ABC):
 
     def _list_alerts(self, query: AlertFilter) -> list[str]:
         conditions = ["1 = 1"]
-        params: dict[str, Any] = {"limit": query.limit}
+        params: dict[str, Any] = {}
         if query.type is not None:
             conditions.append("type = %(type)s")
             params["type"] = query.type
@@ -522,8 +555,11 @@ class SqlStore(ABC):
         sql = (
             "SELECT payload FROM alerts FINAL WHERE "
             + " AND ".join(conditions)
-            + " ORDER BY detected_at_us DESC, alert_id LIMIT %(limit)s"
+            + " ORDER BY detected_at_us DESC, alert_id"
         )
+        if query.limit is not None:
+            sql += " LIMIT %(limit)s"
+            params["limit"] = query.limit
         return [row["payload"] for row in self._query(sql, params)]
 
     def _children_of(self, trace_code: str) -> list[str]:

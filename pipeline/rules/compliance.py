@@ -4,7 +4,7 @@ what the rules found, and which sites said nothing at all."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Final
@@ -81,6 +81,38 @@ def compliance(
     rows = {
         (site, week): SiteWeek(site, week) for site in sites for week in weeks_between(start, end)
     }
+    _tally(rows, week_of, in_range, histories, imported_origins)
+    for alert in alerts:
+        cell = rows.get((alert.site_id, week_of(alert.occurred_at)))
+        if cell is not None and start <= alert.occurred_at < end:
+            cell.alerts[alert.type] += 1
+    return [rows[key].row() for key in sorted(rows)]
+
+
+def release_coverage(
+    sites: Sequence[str],
+    start: datetime,
+    end: datetime,
+    in_range: Sequence[Event],
+    histories: Mapping[str, Sequence[Event]],
+    imported_origins: frozenset[str],
+) -> list[dict[str, object]]:
+    """As :func:`compliance`, but one row per site for the whole of [start, end)
+    (``week_start`` is then the day the span starts), without alerts."""
+    first = start.astimezone(REPORT_TZ).date()
+    rows = {(site, first): SiteWeek(site, first) for site in sites}
+    within = [e for e in in_range if start <= e.occurred_at < end]
+    _tally(rows, lambda _: first, within, histories, imported_origins)
+    return [rows[key].row() for key in sorted(rows)]
+
+
+def _tally(
+    rows: Mapping[tuple[str, date], SiteWeek],
+    period_of: Callable[[datetime], date],
+    in_range: Sequence[Event],
+    histories: Mapping[str, Sequence[Event]],
+    imported_origins: frozenset[str],
+) -> None:
     imported = {
         code
         for code, events in histories.items()
@@ -89,7 +121,7 @@ def compliance(
     failed_disinfection: dict[tuple[str, date], set[str]] = defaultdict(set)
     failed_test: dict[tuple[str, date], set[str]] = defaultdict(set)
     for event in in_range:
-        key = (event.site_id, week_of(event.occurred_at))
+        key = (event.site_id, period_of(event.occurred_at))
         cell = rows.get(key)
         if cell is None:
             continue
@@ -116,8 +148,3 @@ def compliance(
     for key, cell in rows.items():
         cell.released_disinfected = cell.imported_batches_released - failed_disinfection[key]
         cell.released_tested = cell.imported_batches_released - failed_test[key]
-    for alert in alerts:
-        cell = rows.get((alert.site_id, week_of(alert.occurred_at)))
-        if cell is not None and start <= alert.occurred_at < end:
-            cell.alerts[alert.type] += 1
-    return [rows[key].row() for key in sorted(rows)]

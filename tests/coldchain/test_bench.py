@@ -130,3 +130,19 @@ def test_trace_bench_walks_five_hops_and_reports_latency(tmp_path: Path) -> None
         figures = report[name]
         assert 0 < figures["p50_ms"] <= figures["p90_ms"] <= figures["p99_ms"] <= figures["max_ms"]
     assert all(key in report["machine"] for key in MACHINE_FIGURES)
+
+
+def test_oncall_bench_times_pages_through_a_real_alertmanager() -> None:
+    result = subprocess.run(
+        [*COLDCHAIN, "bench", "--oncall", "--oncall-samples", "5", "--json"],
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "COLDCHAIN_LOG_LEVEL": "WARNING"},
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    report = orjson.loads(result.stdout)
+    figures = report["oncall"]
+    assert figures["samples"] == 5 and figures["group_wait"] == "1s"
+    assert 0 < figures["p50_ms"] <= figures["p90_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+    assert all(key in report["machine"] for key in MACHINE_FIGURES)

@@ -9,7 +9,9 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from coldchain.config import DEFAULT_PARTITIONS
 from tests._clickhouse import create_database
 from tests._system import System, Tokens, running, wait_for
 from tests.factories import disinfection, intake, nucleic_test, outbound
@@ -189,6 +191,87 @@ def test_health_metrics_and_docs_need_no_token(system: System) -> None:
     assert "coldchain_events_accepted_total" in metrics
     assert httpx.get(system.url + "/openapi.json").status_code == 200
     assert httpx.get(system.url + "/docs").status_code == 200
+
+
+Sample = tuple[str, frozenset[tuple[str, str]]]
+
+
+def scrape(system: System) -> dict[Sample, float]:
+    """Every sample of the system's /metrics, read over HTTP."""
+    text = httpx.get(system.url + "/metrics", timeout=30).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def rejected(samples: dict[Sample, float], site: str, event_type: str, reason: str) -> float:
+    labels = {"site_id": site, "event_type": event_type, "reason": reason}
+    return samples.get(("coldchain_events_rejected_total", frozenset(labels.items())), 0.0)
+
+
+def test_refused_events_are_counted_by_site_and_type_only_where_trusted(
+    system: System, tokens: Tokens
+) -> None:
+    """The labels of coldchain_events_rejected_total: the site only when the token may push
+    it, every item of a refused request once, lines that did not parse as unknown."""
+    before = scrape(system)
+    ndjson = b"\n".join(
+        [
+            orjson.dumps(intake("E2E-REJ", "PORT")),
+            orjson.dumps(outbound("E2E-REJ", "PORT", quantity_kg=-3)),
+            orjson.dumps(intake("E2E-REJ", "ELSEWHERE")),  # not the token's: no site label
+            b"{oops",
+        ]
+    )
+    response = system.client(tokens.port_site).post(
+        "/v1/events", content=ndjson, headers={"Content-Type": "application/x-ndjson"}
+    )
+    assert response.status_code == 422
+    forbidden = system.client(tokens.market).post(
+        "/v1/events", json=[intake("E2E-REJ-2", "MKT-01"), intake("E2E-REJ-2", "PORT")]
+    )
+    assert forbidden.status_code == 403
+    after = scrape(system)
+
+    def delta(site: str, event_type: str, reason: str) -> float:
+        return rejected(after, site, event_type, reason) - rejected(
+            before, site, event_type, reason
+        )
+
+    # Two items of the port, one of a site the token does not hold, one line unparsed.
+    assert delta("PORT", "intake", "invalid") == 1
+    assert delta("PORT", "outbound", "invalid") == 1
+    assert delta("unknown", "intake", "invalid") == 1
+    assert delta("unknown", "unknown", "invalid") == 1
+    # A site the token may not push never becomes a label (no unbounded series).
+    assert not any(dict(labels).get("site_id") == "ELSEWHERE" for _, labels in after)
+    # The market's own event carries its site; the port's, which it may not push, does not.
+    assert delta("MKT-01", "intake", "forbidden") == 1
+    assert delta("unknown", "intake", "forbidden") == 1
+    assert delta("PORT", "intake", "forbidden") == 0
+
+
+def test_the_worker_metrics_carry_partitions_and_sites(system: System, tokens: Tokens) -> None:
+    stored = (
+        "coldchain_events_stored_total",
+        frozenset({"site_id": "CS-001", "event_type": "intake"}.items()),
+    )
+    before = scrape(system).get(stored, 0.0)
+    event = intake("E2E-METRICS", "CS-001", from_site_id="PORT")
+    assert system.client(tokens.port_site).post("/v1/events", json=event).status_code == 202
+    wait_for(lambda: scrape(system).get(stored, 0.0) == before + 1)
+
+    def lag_partitions() -> set[str]:
+        return {
+            dict(labels)["partition"]
+            for name, labels in scrape(system)
+            if name == "coldchain_consumer_lag" and dict(labels)["topic"] == "coldchain.events"
+        }
+
+    # The one worker of `coldchain up` holds every partition of the events topic.
+    wait_for(lambda: lag_partitions() == {str(p) for p in range(DEFAULT_PARTITIONS)})
 
 
 def test_straight_to_the_topic_with_any_kafka_client(system: System, tokens: Tokens) -> None:

@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-import pytest
+from prometheus_client import REGISTRY
 
 from coldchain.rulesets import load_rule_set
-from connectors.store import AlertFilter, LineageStore, open_store
+from connectors.store import AlertFilter, LineageStore
 from pipeline.evaluate import Evaluator
 from pipeline.store_writer import RawMessage, StoreWriter
-from schemas.alerts import Alert
-from tests.factories import disinfection
+from schemas.alerts import ALERT_TYPES, SEVERITY, Alert
+from tests.factories import disinfection, intake
 from tests.scenario import history
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[LineageStore]:
-    store = open_store(None, tmp_path)
-    await store.migrate()
-    yield store
-    await store.close()
-
-
 class Pipeline:
-    def __init__(self, store: LineageStore, rules_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        store: LineageStore,
+        rules_file: Path | None = None,
+        clock: Callable[[], datetime] = lambda: NOW,
+    ) -> None:
         self.published: list[Alert] = []
         self.dead: list[object] = []
 
@@ -40,8 +38,8 @@ class Pipeline:
             self.dead.append(record)
 
         self.store = store
-        self.writer = StoreWriter(store, dead_letter, lambda: NOW)
-        self.evaluator = Evaluator(store, load_rule_set(rules_file), lambda: NOW, publish)
+        self.writer = StoreWriter(store, dead_letter, clock)
+        self.evaluator = Evaluator(store, load_rule_set(rules_file), clock, publish)
         self.offset = 0
 
     async def push(self, events: list[dict]) -> None:
@@ -90,6 +88,60 @@ async def test_a_late_disinfection_resolves_the_alert(store: LineageStore) -> No
     published = len(pipeline.published)
     await pipeline.push([disinfection("SCN-NODIS", "PORT", 29, event_id="again")])
     assert len(pipeline.published) == published
+
+
+def changed(alert_type: str, severity: str, change: str) -> float:
+    labels = {"type": alert_type, "severity": severity, "change": change}
+    return REGISTRY.get_sample_value("coldchain_alerts_total", labels) or 0.0
+
+
+class Counts:
+    """coldchain_alerts_total since the last look (the counter is process-global)."""
+
+    def __init__(self) -> None:
+        self._last = self._now()
+
+    def _now(self) -> dict[tuple[str, str], float]:
+        return {
+            (kind, change): changed(kind, SEVERITY[kind], change)
+            for kind in ALERT_TYPES
+            for change in ("raised", "updated", "resolved")
+        }
+
+    def delta(self) -> dict[tuple[str, str], float]:
+        now = self._now()
+        delta = {key: now[key] - self._last[key] for key in now if now[key] != self._last[key]}
+        self._last = now
+        return delta
+
+
+async def test_alert_changes_are_counted_as_raised_updated_and_resolved(
+    store: LineageStore,
+) -> None:
+    events, expected = history()
+    # A clock that moves, as a real one does: a new alert is told from an updated one by
+    # its detected_at being the evaluation's now.
+    moments = iter(NOW + timedelta(minutes=i) for i in range(100))
+    pipeline = Pipeline(store, clock=lambda: next(moments))
+    counts = Counts()
+    await pipeline.push(events)
+    # Every alert of the history is new: raised, once each.
+    assert counts.delta() == {
+        (kind, "raised"): n for kind, n in Counter(kind for kind, _ in expected).items()
+    }
+
+    # The late disinfection resolves SCN-NODIS's alert: resolved, nothing raised.
+    await pipeline.push([disinfection("SCN-NODIS", "PORT", 29)])
+    assert counts.delta() == {("missing_disinfection", "resolved"): 1}
+
+    # A batch beside SCN-POS in its zone changes the positive alert's facts: updated.
+    neighbour = intake("SCN-NEIGHBOUR", "PORT", 0, zone_id="Z2")
+    await pipeline.push([neighbour, disinfection("SCN-POS", "PORT", 41, event_id="poke")])
+    assert counts.delta() == {("positive_nucleic_test", "updated"): 1}
+
+    # Nothing new: nothing counted.
+    await pipeline.push([disinfection("SCN-NODIS", "PORT", 29, event_id="again")])
+    assert counts.delta() == {}
 
 
 async def test_a_rule_set_without_nucleic_tests_runs_without_code_changes(

@@ -1,0 +1,143 @@
+"""Alertmanager (the Debian binary) on loopback and a webhook receiver, for measuring
+what reaches the people on call (`coldchain bench --oncall`) and for the tests.
+
+The routing is ops/alertmanager.yml's, with every receiver's webhook pointed at the
+receiver here, so that what is measured is what production pages.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from coldchain.embedded import free_port
+
+#: The repository's ops/ folder (the files operators deploy).
+OPS = Path(__file__).resolve().parent.parent / "ops"
+ALERTMANAGER = "prometheus-alertmanager"
+
+
+class AlertingError(RuntimeError):
+    """Alertmanager is not installed, did not start, or its configuration is missing."""
+
+
+@dataclass
+class Webhook:
+    """Collects what Alertmanager posts: one entry per notification (a group)."""
+
+    url: str
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, body: dict[str, Any]) -> None:
+        with self._lock:
+            self.notifications.append(body)
+            self.received_at.append(time.time())
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.notifications)
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[Webhook]:
+    port = free_port()
+    hook = Webhook(url=f"http://127.0.0.1:{port}/hook")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hook.record(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def run_process(args: list[str], log: Path, ready_url: str, timeout: float = 60) -> Iterator[None]:
+    with log.open("wb") as handle:
+        proc = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise AlertingError(
+                        f"{args[0]} exited {proc.returncode}:\n{log.read_text(errors='replace')}"
+                    )
+                try:
+                    if httpx.get(ready_url, timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise AlertingError(f"{args[0]} not ready after {timeout} s")
+                time.sleep(0.2)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def alertmanager(directory: Path, config: dict[str, Any], port: int | None = None) -> Iterator[str]:
+    """Alertmanager alone (no cluster) with ``config``; yields its base URL."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    if shutil.which(ALERTMANAGER) is None:
+        raise AlertingError(
+            f"{ALERTMANAGER} not found: `apt-get install prometheus-alertmanager` (Debian)"
+        )
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [
+        ALERTMANAGER,
+        f"--config.file={path}",
+        f"--storage.path={directory / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    with run_process(args, directory / "alertmanager.log", f"{url}/-/ready"):
+        yield url
+
+
+def ops_alertmanager_config(
+    webhook_url: str, path: Path = OPS / "alertmanager.yml"
+) -> dict[str, Any]:
+    """``ops/alertmanager.yml`` with every receiver's webhooks pointed at ``webhook_url``
+    (the routing, grouping and timing stay as shipped)."""
+    if not path.is_file():
+        raise AlertingError(f"{path} not found: run from a checkout of the repository")
+    config: dict[str, Any] = yaml.safe_load(path.read_text())
+    for receiver in config.get("receivers", []):
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = f"{webhook_url}?receiver={receiver['name']}"
+    return config

@@ -51,6 +51,11 @@ class Webhook:
         with self._lock:
             return list(self.notifications)
 
+    def timed(self) -> list[tuple[float, dict[str, Any]]]:
+        """(when received, epoch seconds; notification) pairs."""
+        with self._lock:
+            return list(zip(self.received_at, self.notifications, strict=True))
+
 
 @contextmanager
 def webhook_receiver() -> Iterator[Webhook]:

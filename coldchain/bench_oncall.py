@@ -43,7 +43,7 @@ GRACE_SECONDS = 60.0
 def _first_pages(hook: Webhook) -> dict[str, float]:
     """trace code -> when the on-call receiver first got its firing alert (epoch s)."""
     pages: dict[str, float] = {}
-    for body, at in zip(hook.snapshot(), list(hook.received_at), strict=False):
+    for at, body in hook.timed():
         if body.get("receiver") != RECEIVER:
             continue
         for alert in body["alerts"]:

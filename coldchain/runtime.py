@@ -165,6 +165,12 @@ class Runtime:
                     store, sink, topics.partitions, settings.alertmanager_repost_seconds
                 )
                 log.info("alerts go to Alertmanager at %s", settings.alertmanager_url)
+                if self.role == "worker" and settings.public_url is None:
+                    log.warning(
+                        "COLDCHAIN_PUBLIC_URL is not set: the console links in pages point at "
+                        "this worker (%s); set it to where people open the API",
+                        settings.console_url,
+                    )
 
             worker = Worker(
                 WorkerConfig(

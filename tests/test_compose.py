@@ -321,6 +321,8 @@ def test_apps_point_at_the_compose_services(env: dict[str, str], password: str) 
         assert url == "http://alertmanager:9093", f"{name}: COLDCHAIN_ALERTMANAGER_URL={url}"
         parts = urlsplit(url)
         assert parts.hostname in names and parts.port == 9093, url
+        # Links in pages go to the API as people reach it, not to a worker's own port.
+        assert app.get("COLDCHAIN_PUBLIC_URL") == "http://localhost:8080", name
 
 
 @pytest.mark.parametrize("url", ["http://am:9093", ""], ids=["another", "empty-sends-none"])

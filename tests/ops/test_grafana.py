@@ -241,33 +241,18 @@ def _stored(system: System) -> float:
     )
 
 
-def _load_demo(data_dir: Path, tokens: Tokens) -> None:
-    """`up --demo` until the worker has stored the whole demo, then stop.
-
-    The coverage gauges are read from the store at start-up and then once a minute: on a
-    first `up --demo` the first read finds the store empty, so the dashboards are checked
-    on a second start, over the data the first one stored.
-    """
-    system = System(data_dir, tokens.file, extra_args=["--demo"])
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Prometheus (1 s scrapes) on `coldchain up --demo` once the demo is stored, after two
+    rounds of traffic."""
+    root = tmp_path_factory.mktemp("grafana")
+    tokens = Tokens.write(root)
+    system = System(root / "data", tokens.file, extra_args=["--demo"])
     try:
         system.wait_healthy()
         found = wait_for(lambda: re.search(r"demo: (\d+) new events", system.output()))
         new = int(found.group(1))
         wait_for(lambda: _stored(system) >= new, timeout=60)
-    finally:
-        system.stop()
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Prometheus (1 s scrapes) on `coldchain up` over the demo data, after two rounds of
-    traffic."""
-    root = tmp_path_factory.mktemp("grafana")
-    tokens = Tokens.write(root)
-    _load_demo(root / "data", tokens)
-    system = System(root / "data", tokens.file)
-    try:
-        system.wait_healthy()
         with prometheus(root / "prometheus", [f"127.0.0.1:{system.port}"]) as url:
             wait_for(lambda: [s for s in query(url, "up") if s["value"][1] == "1"], timeout=15)
             # Two rounds a few scrapes apart, so that label sets first seen in the first

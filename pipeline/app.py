@@ -132,6 +132,12 @@ class Worker:
         def _assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             self.ready.set()
 
+        @self.app.on_partitions_revoked.connect
+        def _revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            # Another worker moves these on meanwhile: what this one did says nothing then.
+            for tp in args[0] if args else ():
+                self._processed.pop(tp, None)
+
         @self.app.agent(events, name="store_events")
         async def store_events(stream: Any) -> None:
             async for batch in stream.take_events(TAKE_MESSAGES, within=TAKE_WITHIN_SECONDS):

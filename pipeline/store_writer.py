@@ -8,6 +8,7 @@ written to the lineage store in one insert, once per ``event_id``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,11 +87,12 @@ class StoreWriter:
         if fresh:
             await self._store.insert_events(list(fresh.values()))
             now = self._clock()
+            tally = Counter((r.event.site_id, r.event.event_type) for r in fresh.values())
+            for (site_id, event_type), n in tally.items():
+                EVENTS_STORED.labels(site_id, event_type).inc(n)
+                self._known_sites.add(site_id)
             for record in fresh.values():
-                event = record.event
-                EVENTS_STORED.labels(event.site_id, event.event_type).inc()
-                self._known_sites.add(event.site_id)
-                EVENT_DELAY.observe((now - event.occurred_at).total_seconds())
+                EVENT_DELAY.observe((now - record.event.occurred_at).total_seconds())
                 PIPELINE_LATENCY.observe((now - record.received_at).total_seconds())
         if conflicts:
             await self._store.insert_conflicts(conflicts)

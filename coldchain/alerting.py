@@ -57,29 +57,41 @@ class Webhook:
             return list(zip(self.received_at, self.notifications, strict=True))
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that does not log every request to stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], port: int | None = None) -> Iterator[int]:
+    """``handler`` answering on 127.0.0.1 (a free port unless given) in a thread; yields
+    the port."""
+    server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @contextmanager
 def webhook_receiver() -> Iterator[Webhook]:
-    port = free_port()
-    hook = Webhook(url=f"http://127.0.0.1:{port}/hook")
+    hook = Webhook(url="")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             hook.record(json.loads(body))
             self.send_response(200)
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        hook.url = f"http://127.0.0.1:{port}/hook"
         yield hook
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextmanager

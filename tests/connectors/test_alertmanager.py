@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import REGISTRY
 
+from coldchain.alerting import QuietHandler, serving
 from coldchain.embedded import free_port
 from connectors.alertmanager import CHUNK, AlertmanagerSink, to_alertmanager
 from schemas.alerts import Alert
@@ -129,7 +129,7 @@ def fake_alertmanager(
     fake = FakeAlertmanager(f"http://127.0.0.1:{port}", answer)
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             with lock:
@@ -141,17 +141,8 @@ def fake_alertmanager(
             self.end_headers()
             self.wfile.write(text)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, port):
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def posts(outcome: str) -> float:

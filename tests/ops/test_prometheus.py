@@ -13,17 +13,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from coldchain.alerting import QuietHandler, serving
 from schemas.alerts import ALERT_TITLES, SEVERITY
 from tests._monitoring import (
     Webhook,
@@ -33,7 +32,7 @@ from tests._monitoring import (
     query,
     webhook_receiver,
 )
-from tests._system import free_port, wait_for
+from tests._system import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "ops" / "prometheus"
@@ -201,10 +200,9 @@ def test_every_rule_has_a_firing_and_a_quiet_unit_test() -> None:
 @contextmanager
 def static_metrics(text: str) -> Iterator[str]:
     """A /metrics page of the test's own; yields ``host:port``."""
-    port = free_port()
     body = text.encode()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200 if self.path == "/metrics" else 404)
             self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -212,17 +210,8 @@ def static_metrics(text: str) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
         yield f"127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def rules_without_for(directory: Path) -> Path:

@@ -193,8 +193,7 @@ class Runtime:
         await ingestor.replay_spool()
         if spool is not None:
             self._trimmer = asyncio.create_task(self._trim_forever(), name="spool-trim")
-        topics = settings.topics
-        initialise_metrics(sites, [topics.events, topics.sites, topics.alerts])
+        initialise_metrics(sites, self._worker.consumed_topics if self._worker else ())
         if self.role in ("up", "api"):
             gauges = StoreGauges(store, self.rules, self.clock)
             self._gauges = asyncio.create_task(gauges.run(), name="store-gauges")

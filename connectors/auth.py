@@ -53,6 +53,11 @@ class TokenRegistry:
     def __len__(self) -> int:
         return len(self._by_digest)
 
+    @property
+    def sites(self) -> frozenset[str]:
+        """Every site some token may push for."""
+        return frozenset().union(*(p.sites for p in self._by_digest.values()))
+
     def authenticate(self, authorization: str | None) -> Principal | None:
         if not authorization:
             return None

@@ -124,14 +124,13 @@ SITE_COVERAGE = Gauge(
 API_REJECT_REASONS = ("unauthorized", "too_large", "invalid", "forbidden", "conflict")
 #: Reasons an event of a known site can be refused for (the rest happen before the site is known).
 SITE_REJECT_REASONS = ("invalid", "forbidden", "conflict", "dead_letter")
-CONSUMED_TOPICS = ("coldchain.events", "coldchain.sites", "coldchain.alerts")
 
 
 def event_type_label(value: object) -> str:
     return value if isinstance(value, str) and value in EVENT_TYPES else UNKNOWN
 
 
-def initialise(sites: Iterable[str] = (), topics: Iterable[str] = CONSUMED_TOPICS) -> None:
+def initialise(sites: Iterable[str] = (), topics: Iterable[str] = ()) -> None:
     """Create at zero every label set that rules take ``increase()`` of."""
     for reason in (*API_REJECT_REASONS, "dead_letter"):
         EVENTS_REJECTED.labels(UNKNOWN, UNKNOWN, reason)

@@ -127,6 +127,8 @@ class Worker:
 
         events = raw_topic(config.events_topic)
         sites = raw_topic(config.sites_topic)
+        #: What the agents read (the alerts topic only when there is somewhere to send them).
+        self.consumed_topics = [config.events_topic, config.sites_topic]
 
         @self.app.on_partitions_assigned.connect
         def _assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -157,6 +159,7 @@ class Worker:
 
         if notifier is not None:
             alerts = raw_topic(config.alerts_topic)
+            self.consumed_topics.append(config.alerts_topic)
 
             @self.app.agent(alerts, name="notify_alerts")
             async def notify_alerts(stream: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,7 +30,9 @@ class RuleSet(BaseModel):
     #: How often a site is expected to push something; silent longer, Prometheus alerts.
     report_interval: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
     #: Per-site exceptions to ``report_interval`` (a market that closes on Sundays...).
-    report_intervals: dict[str, timedelta] = Field(default_factory=dict)
+    report_intervals: dict[str, Annotated[timedelta, Field(gt=timedelta(0))]] = Field(
+        default_factory=dict
+    )
 
     def runs(self, alert_type: AlertType) -> bool:
         return alert_type in self.enabled

@@ -22,6 +22,7 @@ from connectors.api._context import Backend, Context
 from connectors.auth import TokenRegistry
 from connectors.ingest import ConflictingEvents
 from connectors.metrics import CONFLICTS, UNKNOWN, count_rejected, event_type_label
+from connectors.metrics import initialise as initialise_metrics
 from connectors.store import AlertFilter
 from pipeline.rules.lineage import build_lineage
 from schemas.alerts import AlertType
@@ -69,6 +70,8 @@ def create_api(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     if tokens is not None:
+        # A site with a token may push before the store knows it: its counters start at 0.
+        initialise_metrics(sites=tokens.sites)
         _ui.install(app)
         _install_v1(app, Context(backend, tokens, clock))
     return app

@@ -53,3 +53,14 @@ def test_bad_tokens_files_say_what_is_wrong(tmp_path: Path, text: str, says: str
 def test_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(TokensFileError, match="coldchain token new"):
         TokenRegistry.load(tmp_path / "nope.yaml")
+
+
+def test_the_registry_knows_every_site_a_token_may_push_for(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "tokens:\n"
+        + tokens_file_entry(new_token(), "site", ["PORT", "CS-001"])
+        + tokens_file_entry(new_token(), "site", ["CS-001", "MKT-01"])
+        + tokens_file_entry(new_token(), "regulator", []),
+    )
+    assert TokenRegistry.load(path).sites == {"PORT", "CS-001", "MKT-01"}

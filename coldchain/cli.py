@@ -146,6 +146,9 @@ def _banner(runtime: Runtime, token: str | None, highlights: list[Highlight], de
     console.print(f"  数据目录 data dir: {settings.data_dir.resolve()}")
     console.print(f"  Kafka: {runtime.bootstrap}  topic {settings.topics.events}")
     console.print(f"  规则集 rule set: {runtime.rules.version}")
+    console.print(f"  指标 metrics: {url}/metrics")
+    pages = settings.alertmanager_url or "未配置 not set (COLDCHAIN_ALERTMANAGER_URL)"
+    console.print(f"  值班告警 Alertmanager: {pages}")
     if demo:
         if token:
             console.print(f"  监管令牌 regulator token: [bold]{token}[/]")

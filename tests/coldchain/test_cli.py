@@ -148,6 +148,7 @@ def test_up_demo_makes_a_token_loads_the_demo_and_says_where_to_look(tmp_path: P
         output = wait_for(lambda: "batches worth a look" in system.output() and system.output())
         token = (data / "demo-token").read_text().strip()
         assert token in output and system.url in output
+        assert f"{system.url}/metrics" in output
         assert token not in (data / "tokens.yaml").read_text()
         codes = [
             line.split()[0] for line in output.split("batches worth a look:")[1].splitlines()[1:4]

@@ -195,7 +195,13 @@ class Runtime:
             self._trimmer = asyncio.create_task(self._trim_forever(), name="spool-trim")
         initialise_metrics(sites, self._worker.consumed_topics if self._worker else ())
         if self.role in ("up", "api"):
-            gauges = StoreGauges(store, self.rules, self.clock)
+            # A ClickHouse server takes a second connection, on a thread of its own, so
+            # that the gauges' long reads do not hold up the API's; chdb has one session.
+            gauges_store = store
+            if settings.clickhouse_url is not None:
+                gauges_store = open_store(settings.clickhouse_url, settings.data_dir)
+                self._stack.push_async_callback(gauges_store.close)
+            gauges = StoreGauges(gauges_store, self.rules, self.clock)
             self._gauges = asyncio.create_task(gauges.run(), name="store-gauges")
         if self._worker is not None:
             await asyncio.wait_for(self._worker.ready.wait(), timeout=60)

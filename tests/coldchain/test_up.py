@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -272,6 +273,18 @@ def test_the_worker_metrics_carry_partitions_and_sites(system: System, tokens: T
 
     # The one worker of `coldchain up` holds every partition of the events topic.
     wait_for(lambda: lag_partitions() == {str(p) for p in range(DEFAULT_PARTITIONS)})
+
+
+def test_the_store_gauges_read_what_the_store_holds(system: System, tokens: Tokens) -> None:
+    # On clickhouse-server the gauges read through a connection of their own.
+    sent = time.time()
+    event = intake("E2E-GAUGES", "CS-001", from_site_id="PORT")
+    assert system.client(tokens.port_site).post("/v1/events", json=event).status_code == 202
+    last = ("coldchain_site_last_event_timestamp_seconds", frozenset({("site_id", "CS-001")}))
+    interval = ("coldchain_site_report_interval_seconds", frozenset({("site_id", "CS-001")}))
+    # Refreshed every 15 s.
+    wait_for(lambda: scrape(system).get(last, 0.0) >= sent - 1, timeout=40, every=1)
+    assert scrape(system)[interval] == 86400
 
 
 def test_straight_to_the_topic_with_any_kafka_client(system: System, tokens: Tokens) -> None:

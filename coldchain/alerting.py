@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,18 +18,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from coldchain.embedded import free_port
+from coldchain.services import ServiceError, running_service
 
 #: The repository's ops/ folder (the files operators deploy).
 OPS = Path(__file__).resolve().parent.parent / "ops"
 ALERTMANAGER = "prometheus-alertmanager"
 
 
-class AlertingError(RuntimeError):
-    """Alertmanager is not installed, did not start, or its configuration is missing."""
+class AlertingError(ServiceError):
+    """Alertmanager is not installed, or its configuration is missing."""
 
 
 @dataclass
@@ -95,35 +94,6 @@ def webhook_receiver() -> Iterator[Webhook]:
 
 
 @contextmanager
-def run_process(args: list[str], log: Path, ready_url: str, timeout: float = 60) -> Iterator[None]:
-    with log.open("wb") as handle:
-        proc = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    raise AlertingError(
-                        f"{args[0]} exited {proc.returncode}:\n{log.read_text(errors='replace')}"
-                    )
-                try:
-                    if httpx.get(ready_url, timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AlertingError(f"{args[0]} not ready after {timeout} s")
-                time.sleep(0.2)
-            yield
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-@contextmanager
 def alertmanager(directory: Path, config: dict[str, Any], port: int | None = None) -> Iterator[str]:
     """Alertmanager alone (no cluster) with ``config``; yields its base URL."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -142,7 +112,7 @@ def alertmanager(directory: Path, config: dict[str, Any], port: int | None = Non
         f"--web.listen-address=127.0.0.1:{port}",
         "--cluster.listen-address=",
     ]
-    with run_process(args, directory / "alertmanager.log", f"{url}/-/ready"):
+    with running_service(args, directory / "alertmanager.log", f"{url}/-/ready"):
         yield url
 
 

@@ -754,7 +754,7 @@ def _rate(throughput: dict[str, Any], name: str) -> str:
     return f"{throughput[f'{name}_events_per_s']:,} events/s ({throughput[f'{name}_seconds']} s)"
 
 
-def _quiet() -> None:
+def quiet_logging() -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -764,7 +764,7 @@ def _quiet() -> None:
 
 def main(options: BenchOptions, as_json: bool) -> int:
     """Run the benchmark and print it; returns the exit code."""
-    _quiet()
+    quiet_logging()
     # With --json, stdout holds the JSON alone; the table and progress go to stderr.
     out = Console(stderr=as_json, soft_wrap=True)
     console = Console(stderr=True, soft_wrap=True, style="dim")

@@ -24,15 +24,22 @@ from rich.console import Console
 from rich.table import Table
 
 from coldchain.alerting import (
-    AlertingError,
     Webhook,
     alertmanager,
     ops_alertmanager_config,
     webhook_receiver,
 )
-from coldchain.bench import LOGGERS, BenchError, Progress, latency_scenario, machine, percentile
+from coldchain.bench import (
+    BenchError,
+    Progress,
+    latency_scenario,
+    machine,
+    percentile,
+    quiet_logging,
+)
 from coldchain.config import Settings
 from coldchain.runtime import Runtime
+from coldchain.services import ServiceError
 
 ALERT_TYPE = "missing_disinfection"
 RECEIVER = "oncall"
@@ -89,11 +96,7 @@ async def _measure(
 
 
 def main(data_dir: Path | None, samples: int, as_json: bool) -> int:
-    import logging
-
-    logging.basicConfig(level=logging.WARNING)
-    for name in LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_logging()
     out = Console(stderr=as_json, soft_wrap=True)
     say = Progress(Console(stderr=True, soft_wrap=True, style="dim"))
     scratch = Path(tempfile.mkdtemp(prefix="coldchain-bench-oncall-"))
@@ -107,7 +110,7 @@ def main(data_dir: Path | None, samples: int, as_json: bool) -> int:
                 result = asyncio.run(
                     _measure(data_dir or scratch / "data", am_url, hook, samples, say)
                 )
-    except (AlertingError, BenchError) as exc:
+    except (ServiceError, BenchError) as exc:
         Console(stderr=True).print(f"coldchain bench --oncall: {exc}", style="bold red")
         return 1
     finally:

@@ -12,7 +12,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import httpx
 
 from coldchain.bench import machine, percentile
 from coldchain.embedded import free_port
+from coldchain.services import running_service
 from connectors.auth import new_token, tokens_file_entry
 from connectors.store import EventRecord, open_store
 from schemas.events import content_hash, validate_event
@@ -178,40 +178,21 @@ def run(data_dir: Path, events: int, samples: int) -> dict[str, Any]:
     tokens = data_dir / "bench-tokens.yaml"
     tokens.write_text("tokens:\n" + tokens_file_entry(token, "regulator", []))
     port = free_port()
-    log = (data_dir / "bench-up.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "coldchain",
-            "up",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--tokens-file",
-            str(tokens),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    url = f"http://127.0.0.1:{port}"
+    up = [sys.executable, "-m", "coldchain", "up", "--port", str(port)]
+    up += ["--data-dir", str(data_dir), "--tokens-file", str(tokens)]
+    with running_service(
+        up,
+        data_dir / "bench-up.log",
+        f"{url}/healthz",
+        timeout=180,
         env={**os.environ, "COLDCHAIN_LOG_LEVEL": "WARNING"},
-    )
-    try:
+        stop=signal.SIGINT,  # drains, then stops
+        grace=60,
+    ):
         client = httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=60,
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
         )
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"coldchain up did not become healthy; see {log.name}")
-            time.sleep(0.5)
         rng = random.Random(11)  # noqa: S311 - reproducible sample, not secrets
         codes = [f"BT-{rng.randrange(chains):07d}" for _ in range(samples)]
         trace, lineage, hops = [], [], []
@@ -224,13 +205,6 @@ def run(data_dir: Path, events: int, samples: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             client.get(f"/v1/batches/{code}").raise_for_status()
             lineage.append((time.perf_counter() - t0) * 1000)
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
     return {
         "machine": machine(),
         "store_events": chains * EVENTS_PER_CHAIN,

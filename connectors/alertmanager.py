@@ -45,7 +45,7 @@ def to_alertmanager(alert: Alert, console_url: str) -> dict[str, object]:
     }
     if alert.zone_id:
         labels["zone_id"] = alert.zone_id
-    where = f"{alert.site_id}" + (f" / {alert.zone_id}" if alert.zone_id else "")
+    where = alert.site_id + (f" / {alert.zone_id}" if alert.zone_id else "")
     body: dict[str, object] = {
         "labels": labels,
         "annotations": {

@@ -16,10 +16,10 @@ from coldchain.alerting import (
     Webhook,
     alertmanager,
     ops_alertmanager_config,
-    run_process,
     webhook_receiver,
 )
 from coldchain.embedded import free_port
+from coldchain.services import running_service
 
 __all__ = [
     "OPS",
@@ -63,7 +63,7 @@ def prometheus(
         f"--storage.tsdb.path={directory / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
     ]
-    with run_process(args, directory / "prometheus.log", f"{url}/-/ready"):
+    with running_service(args, directory / "prometheus.log", f"{url}/-/ready"):
         yield url
 
 
